@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The main job on the embedded defaults: set up, migrate, start the simulated market, Milvus Lite,
+# Dagster (webserver :3000 and daemon) and the API (:8000), then backfill the last trading days
+# through Dagster. Stays in the foreground; Ctrl-C stops everything it started.
+#
+#   DAYS=20 bash scripts/run.sh          # how many trading days to materialize (default 20)
+#   DATABASE_URL=postgresql+psycopg://... bash scripts/run.sh   # any setting can be overridden
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+started=$(date +%s)
+
+bash scripts/setup_env.sh
+# shellcheck disable=SC1091
+. .venv/bin/activate
+
+DATA=${DATA_DIR:-$ROOT/data}
+LOGS=$DATA/logs
+mkdir -p "$LOGS" "$DATA/milvus" "$DATA/dagster_home"
+
+SANDBOX_PORT=${SANDBOX_PORT:-8900}
+SANDBOX=http://127.0.0.1:$SANDBOX_PORT
+
+# The simulated market answers every upstream's real wire format; the real clients talk to it.
+export DATA_MODE=simulated
+export DATA_DIR=$DATA
+export DATABASE_URL=${DATABASE_URL:-sqlite:///$DATA/stock_insights.db}
+export MILVUS_URI=${MILVUS_URI:-http://127.0.0.1:19530}
+export KIS_BASE_URL=$SANDBOX
+export KIS_APP_KEY=${SANDBOX_KIS_APP_KEY:-PSsandboxAppKey0000000000000000000000}
+export KIS_APP_SECRET=${SANDBOX_KIS_APP_SECRET:-sandbox-app-secret}
+export DART_BASE_URL=$SANDBOX
+export NAVER_BASE_URL=$SANDBOX
+export REDDIT_AUTH_URL=$SANDBOX/api/v1/access_token
+export REDDIT_BASE_URL=$SANDBOX
+export OPENAI_BASE_URL=$SANDBOX/v1
+export OPENROUTER_BASE_URL=$SANDBOX/openrouter/v1
+export DAGSTER_HOME=$DATA/dagster_home
+cp deploy/dagster.local.yaml "$DAGSTER_HOME/dagster.yaml"
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  echo "stopping..."
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+start() {  # name, command...
+  local name=$1; shift
+  "$@" >"$LOGS/$name.log" 2>&1 &
+  pids+=("$!")
+  echo "started $name (pid $!, log $LOGS/$name.log)"
+}
+
+wait_http() {  # name, url, seconds
+  local name=$1 url=$2 deadline=$(( $(date +%s) + $3 ))
+  until python -c "import httpx,sys; sys.exit(0 if httpx.get('$url', timeout=2).status_code < 500 else 1)" 2>/dev/null; do
+    if [ "$(date +%s)" -gt "$deadline" ]; then
+      echo "$name did not come up at $url; last log lines:" >&2; tail -20 "$LOGS/$name.log" >&2; exit 1
+    fi
+    sleep 1
+  done
+}
+
+wait_port() {  # name, port, seconds
+  local name=$1 port=$2 deadline=$(( $(date +%s) + $3 ))
+  until python -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null; do
+    if [ "$(date +%s)" -gt "$deadline" ]; then
+      echo "$name did not come up on port $port; last log lines:" >&2; tail -20 "$LOGS/$name.log" >&2; exit 1
+    fi
+    sleep 1
+  done
+}
+
+python -m stock_insights.storage.migrate
+
+start sandbox python -m stock_insights.sandbox --host 127.0.0.1 --port "$SANDBOX_PORT"
+start milvus milvus-lite server --data-dir "$DATA/milvus" --host 127.0.0.1 --port 19530
+start dagster-webserver dagster-webserver -h 127.0.0.1 -p 3000 -w deploy/workspace.local.yaml
+start dagster-daemon dagster-daemon run -w deploy/workspace.local.yaml
+start api uvicorn api.main:app --host 127.0.0.1 --port 8000
+
+wait_http sandbox "$SANDBOX/_sandbox/health" 60
+wait_port milvus 19530 60
+wait_http api http://127.0.0.1:8000/health 60
+wait_http dagster-webserver http://127.0.0.1:3000/server_info 180
+
+python scripts/backfill.py --days "${DAYS:-20}" --webserver http://127.0.0.1:3000
+
+echo
+echo "Ready in $(( $(date +%s) - started )) s."
+echo "  Dagster UI  http://127.0.0.1:3000   (lineage, runs, partitions)"
+echo "  API         http://127.0.0.1:8000/docs"
+echo "              http://127.0.0.1:8000/api/v1/stocks"
+echo "  Logs        $LOGS"
+echo "Ctrl-C stops everything."
+wait

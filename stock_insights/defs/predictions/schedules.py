@@ -1,0 +1,24 @@
+"""The 08:00 KST forecast, on trading days only."""
+
+
+from datetime import datetime
+
+import dagster as dg
+
+from stock_insights import calendar
+from stock_insights.calendar import KST
+
+
+@dg.schedule(
+    cron_schedule="0 8 * * 1-5",
+    execution_timezone="Asia/Seoul",
+    target=dg.AssetSelection.assets(["predictions", "daily"]),
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Today's forecasts before the open (08:00 KST), on KRX sessions only.",
+)
+def predictions_before_open(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    scheduled = context.scheduled_execution_time or datetime.now(KST)
+    day = scheduled.astimezone(KST).date()
+    if not calendar.is_session(day):
+        return dg.SkipReason(f"{day} is not a KRX session")
+    return dg.RunRequest(run_key=f"predictions-{day.isoformat()}", partition_key=day.isoformat())

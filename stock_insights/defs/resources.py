@@ -1,0 +1,55 @@
+"""Resources: the bridge from Dagster to the pure clients and storage.
+
+No secret is Dagster config: keys are read from the settings (environment) at the moment a client
+is built, so they never show in the UI, run config or metadata.
+"""
+
+
+from functools import cached_property
+
+import dagster as dg
+from sqlalchemy import Engine
+
+from stock_insights.clients.kis import KisClient
+from stock_insights.settings import Settings, get_settings
+from stock_insights.storage.db import make_engine
+from stock_insights.storage.migrate import upgrade
+from stock_insights.storage.tokens import SqlTokenStore
+
+_ENGINES: dict[str, Engine] = {}
+
+
+class DatabaseResource(dg.ConfigurableResource):
+    """The relational store (DATABASE_URL). Migrated once per process before first use."""
+
+    @property
+    def settings(self) -> Settings:
+        return get_settings()
+
+    @cached_property
+    def engine(self) -> Engine:
+        url = self.settings.DATABASE_URL
+        if url not in _ENGINES:
+            engine = make_engine(url)
+            upgrade(url, engine)
+            _ENGINES[url] = engine
+        return _ENGINES[url]
+
+
+class KisResource(dg.ConfigurableResource):
+    """KIS Open API client with the shared SQL token cache and the per-key request budget."""
+
+    def client(self, database: DatabaseResource) -> KisClient:
+        settings = get_settings()
+        return KisClient(
+            settings.KIS_BASE_URL,
+            settings.KIS_APP_KEY,
+            settings.KIS_APP_SECRET,
+            token_store=SqlTokenStore(database.engine),
+            rate_limit_per_sec=settings.KIS_RATE_LIMIT_PER_SEC,
+        )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(resources={"database": DatabaseResource(), "kis": KisResource()})

@@ -1,0 +1,1 @@
+"""Evaluation metrics (pure Python): per-prediction scores now, model-level statistics later."""

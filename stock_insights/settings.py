@@ -1,0 +1,129 @@
+"""The one settings module: every knob comes from an environment variable (see .env.example).
+
+Secrets are ``SecretStr`` so that they never show in a repr, a log line, an exception or metadata;
+call ``.get_secret_value()`` only at the moment a request is built.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+
+# Real names and codes of the default tracked universe (KOSPI large caps and two KOSDAQ names).
+DEFAULT_UNIVERSE = "005930,000660,035420,035720,005380,051910,068270,247540"
+
+_CODE = re.compile(r"^\d{6}$")
+
+
+def _split_csv(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [str(v).strip() for v in value]  # type: ignore[union-attr]
+
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # --- storage -------------------------------------------------------------------------
+    DATABASE_URL: str = Field(
+        default=f"sqlite:///{DEFAULT_DATA_DIR / 'stock_insights.db'}",
+        description="SQLAlchemy URL. Default: a SQLite file under ./data. Production: postgresql+psycopg://...",
+    )
+    REDIS_URL: str = Field(default="", description="Empty: an in-process cache serves the API.")
+    MILVUS_URI: str = Field(default="http://127.0.0.1:19530")
+
+    # --- KIS Open API --------------------------------------------------------------------
+    KIS_BASE_URL: str = "https://openapi.koreainvestment.com:9443"
+    KIS_APP_KEY: SecretStr = SecretStr("")
+    KIS_APP_SECRET: SecretStr = SecretStr("")
+    KIS_RATE_LIMIT_PER_SEC: float = Field(default=20.0, gt=0, le=1000)
+
+    # --- OpenDART ------------------------------------------------------------------------
+    DART_BASE_URL: str = "https://opendart.fss.or.kr"
+    DART_API_KEY: SecretStr = SecretStr("")
+
+    # --- Naver Search API ----------------------------------------------------------------
+    NAVER_BASE_URL: str = "https://openapi.naver.com"
+    NAVER_CLIENT_ID: SecretStr = SecretStr("")
+    NAVER_CLIENT_SECRET: SecretStr = SecretStr("")
+
+    # --- RSS -----------------------------------------------------------------------------
+    HANKYUNG_FEED_URLS: CsvList = Field(
+        default_factory=lambda: [
+            "https://www.hankyung.com/feed/finance",
+            "https://www.hankyung.com/feed/economy",
+        ]
+    )
+    MAEIL_FEED_URLS: CsvList = Field(
+        default_factory=lambda: [
+            "https://www.mk.co.kr/rss/50200011/",
+            "https://www.mk.co.kr/rss/30100041/",
+        ]
+    )
+
+    # --- Reddit --------------------------------------------------------------------------
+    REDDIT_AUTH_URL: str = "https://www.reddit.com/api/v1/access_token"
+    REDDIT_BASE_URL: str = "https://oauth.reddit.com"
+    REDDIT_CLIENT_ID: SecretStr = SecretStr("")
+    REDDIT_CLIENT_SECRET: SecretStr = SecretStr("")
+    REDDIT_SUBREDDITS: CsvList = Field(default_factory=lambda: ["korea", "stocks", "investing"])
+    REDDIT_USER_AGENT: str = "python:stock_insights:v0.1.0 (by /u/stock_insights)"
+
+    # --- LLMs ----------------------------------------------------------------------------
+    OPENAI_API_KEY: SecretStr = SecretStr("")
+    OPENAI_BASE_URL: str = "https://api.openai.com/v1"
+    OPENROUTER_API_KEY: SecretStr = SecretStr("")
+    OPENROUTER_BASE_URL: str = "https://openrouter.ai/api/v1"
+
+    # --- universe and run mode -----------------------------------------------------------
+    STOCK_UNIVERSE: CsvList = Field(default_factory=lambda: _split_csv(DEFAULT_UNIVERSE))
+    DATA_MODE: Literal["live", "simulated"] = Field(
+        default="live",
+        description="'simulated' when the base URLs point at the sandbox; shown in /health and metadata.",
+    )
+    DATA_DIR: Path = DEFAULT_DATA_DIR
+    HISTORY_START: str = Field(default="2024-01-02", description="First trading-day partition (YYYY-MM-DD).")
+
+    # --- API -----------------------------------------------------------------------------
+    API_CORS_ORIGINS: CsvList = Field(default_factory=lambda: ["http://localhost:5173"])
+
+    @field_validator("HANKYUNG_FEED_URLS", "MAEIL_FEED_URLS", "REDDIT_SUBREDDITS", "API_CORS_ORIGINS", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> list[str]:
+        return _split_csv(value)
+
+    @field_validator("STOCK_UNIVERSE", mode="before")
+    @classmethod
+    def _universe(cls, value: object) -> list[str]:
+        codes = _split_csv(value)
+        bad = [c for c in codes if not _CODE.match(c)]
+        if bad:
+            raise ValueError(f"STOCK_UNIVERSE holds codes that are not 6 digits: {bad}")
+        return list(dict.fromkeys(codes))
+
+    @property
+    def is_simulated(self) -> bool:
+        return self.DATA_MODE == "simulated"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Tests and the run command change the environment; this forgets the cached settings."""
+    get_settings.cache_clear()

@@ -1,0 +1,141 @@
+"""Engines, sessions and the one idempotent write path (upsert on the natural key)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from stock_insights.storage.models import DatasetVersion
+
+log = logging.getLogger(__name__)
+
+# SQLite caps bound parameters per statement (32766 on modern builds); stay well below.
+_MAX_PARAMS = 30000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password hidden, for logs and errors."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _prepare_sqlite_file(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the API read while a Dagster run writes; busy_timeout waits out short write locks.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        _prepare_sqlite_file(url)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def async_url(url: str) -> str:
+    """The async-driver twin of a sync URL (one DATABASE_URL serves both)."""
+    parsed = make_url(url)
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if parsed.drivername in ("postgresql", "postgresql+psycopg", "postgresql+psycopg2"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
+def make_async_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        _prepare_sqlite_file(url)
+        engine = create_async_engine(async_url(url), connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(async_url(url), pool_pre_ping=True)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: everything commits together or nothing does."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with factory() as session, session.begin():
+        yield session
+
+
+def upsert(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: Iterable[str] | None = None,
+    update: Iterable[str] | None = None,
+) -> int:
+    """Insert rows, or update them where the natural key exists. Returns the rows sent.
+
+    ``key`` defaults to the primary key; ``update`` to every other column present in the rows.
+    ``update=()`` means insert-if-absent. Same rows twice leave the table unchanged.
+    """
+    if not rows:
+        return 0
+    key_cols = list(key) if key is not None else [c.name for c in table.primary_key.columns]
+    columns = list(rows[0].keys())
+    update_cols = list(update) if update is not None else [c for c in columns if c not in key_cols]
+    dialect = session.get_bind().dialect.name
+    insert_fn = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    if insert_fn is None:
+        raise NotImplementedError(f"upsert is not implemented for the {dialect} dialect")
+    batch = max(1, _MAX_PARAMS // max(1, len(columns)))
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+        stmt = insert_fn(table).values(list(chunk))
+        if update_cols:
+            stmt = stmt.on_conflict_do_update(index_elements=key_cols, set_={c: stmt.excluded[c] for c in update_cols})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=key_cols)
+        session.execute(stmt)
+    return len(rows)
+
+
+def bump_dataset_version(session: Session, *datasets: str) -> None:
+    """Mark datasets as changed so that API cache keys built on the old versions stop matching."""
+    table = DatasetVersion.__table__
+    now = utcnow()
+    dialect = session.get_bind().dialect.name
+    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    for dataset in datasets:
+        stmt = insert_fn(table).values(dataset=dataset, version=1, updated_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["dataset"],
+            set_={"version": table.c.version + 1, "updated_at": now},
+        )
+        session.execute(stmt)
+
+
+def dataset_versions(session: Session) -> dict[str, int]:
+    rows = session.execute(select(DatasetVersion.dataset, DatasetVersion.version))
+    return {dataset: version for dataset, version in rows}
+
+
+def count(session: Session, table: Table) -> int:
+    return int(session.execute(select(func.count()).select_from(table)).scalar_one())

@@ -1,0 +1,147 @@
+"""Shared fixtures: real PostgreSQL and Redis, SQLite files, and the sandbox over HTTP.
+
+PostgreSQL: the server on 127.0.0.1:5432 when one answers (CI and this machine); otherwise the
+tests start their own with ``pgserver``. They never skip it. Each test gets a fresh database.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import uvicorn
+from sqlalchemy.engine import make_url
+
+from stock_insights.settings import reset_settings_cache
+
+LOCAL_PG = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+SANDBOX_APP_KEY = "PStestAppKey000000000000000000000000"
+SANDBOX_APP_SECRET = "test-app-secret-that-must-never-be-logged"
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _reachable(url: str) -> bool:
+    try:
+        with psycopg.connect(_libpq(url), connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A SQLAlchemy URL of a PostgreSQL maintenance database we may create databases from."""
+    if _reachable(LOCAL_PG):
+        yield LOCAL_PG
+        return
+    import pgserver
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    uri = server.get_uri()
+    yield uri.replace("postgresql://", "postgresql+psycopg://", 1)
+    server.cleanup()
+
+
+def _create_pg_database(server_url: str) -> tuple[str, str]:
+    name = f"si_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_pg_database(server_url: str, name: str) -> None:
+    with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    server = request.getfixturevalue("postgres_server")
+    name, url = _create_pg_database(server)
+    try:
+        yield url
+    finally:
+        from stock_insights.defs import resources
+
+        engine = resources._ENGINES.pop(url, None)
+        if engine is not None:
+            engine.dispose()
+        _drop_pg_database(server, name)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerThread:
+    """Runs an ASGI app with uvicorn in a thread: real HTTP on loopback."""
+
+    def __init__(self, app, port: int | None = None) -> None:  # type: ignore[no-untyped-def]
+        self.port = port or free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[ServerThread]:
+    """A fresh sandbox (simulated market) over real HTTP, with its own state."""
+    from stock_insights.sandbox.app import create_app
+
+    with ServerThread(create_app()) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox_env(monkeypatch: pytest.MonkeyPatch, sandbox: ServerThread, database_url: str) -> Iterator[str]:
+    """Settings pointing every client at the sandbox and the relational store at ``database_url``."""
+    env = {
+        "DATA_MODE": "simulated",
+        "DATABASE_URL": database_url,
+        "KIS_BASE_URL": sandbox.url,
+        "KIS_APP_KEY": SANDBOX_APP_KEY,
+        "KIS_APP_SECRET": SANDBOX_APP_SECRET,
+        "KIS_RATE_LIMIT_PER_SEC": "50",
+        "STOCK_UNIVERSE": "005930,000660,035420,035720",
+        "REDIS_URL": "",
+        "HISTORY_START": "2024-01-02",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    reset_settings_cache()
+    yield database_url
+    reset_settings_cache()
