@@ -39,6 +39,7 @@ export DAGSTER_HOME=$DATA/dagster_home
 cp deploy/dagster.local.yaml "$DAGSTER_HOME/dagster.yaml"
 
 pids=()
+declare -A pid_of
 cleanup() {
   trap - EXIT INT TERM
   echo "stopping..."
@@ -51,28 +52,21 @@ start() {  # name, command...
   local name=$1; shift
   "$@" >"$LOGS/$name.log" 2>&1 &
   pids+=("$!")
+  pid_of[$name]=$!
   echo "started $name (pid $!, log $LOGS/$name.log)"
 }
 
-wait_http() {  # name, url, seconds
-  local name=$1 url=$2 deadline=$(( $(date +%s) + $3 ))
-  until python -c "import httpx,sys; sys.exit(0 if httpx.get('$url', timeout=2).status_code < 500 else 1)" 2>/dev/null; do
-    if [ "$(date +%s)" -gt "$deadline" ]; then
-      echo "$name did not come up at $url; last log lines:" >&2; tail -20 "$LOGS/$name.log" >&2; exit 1
+wait_for() {  # name, seconds, probe (python code that exits 0 when the service answers)
+  local name=$1 deadline=$(( $(date +%s) + $2 )) probe=$3
+  until python -c "$probe" 2>/dev/null; do
+    if ! kill -0 "${pid_of[$name]}" 2>/dev/null || [ "$(date +%s)" -gt "$deadline" ]; then
+      echo "$name did not come up; last lines of $LOGS/$name.log:" >&2; tail -20 "$LOGS/$name.log" >&2; exit 1
     fi
     sleep 1
   done
 }
-
-wait_port() {  # name, port, seconds
-  local name=$1 port=$2 deadline=$(( $(date +%s) + $3 ))
-  until python -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null; do
-    if [ "$(date +%s)" -gt "$deadline" ]; then
-      echo "$name did not come up on port $port; last log lines:" >&2; tail -20 "$LOGS/$name.log" >&2; exit 1
-    fi
-    sleep 1
-  done
-}
+wait_http() { wait_for "$1" "$3" "import httpx,sys; sys.exit(0 if httpx.get('$2', timeout=2).status_code < 500 else 1)"; }
+wait_port() { wait_for "$1" "$3" "import socket; socket.create_connection(('127.0.0.1', $2), 1)"; }
 
 python -m stock_insights.storage.migrate
 

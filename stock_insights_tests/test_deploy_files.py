@@ -558,3 +558,18 @@ def test_dockerignore_keeps_local_state_out():
     for needed in (".venv", "data", ".git", ".env"):
         assert needed in entries, f".dockerignore should exclude {needed}"
     assert any("__pycache__" in e for e in entries), ".dockerignore should exclude __pycache__"
+
+
+def test_local_dagster_yaml_is_a_valid_instance(tmp_path):
+    """scripts/run.sh copies deploy/dagster.local.yaml into DAGSTER_HOME: Dagster must accept it."""
+    import shutil
+
+    from dagster._core.instance import DagsterInstance
+    from dagster._core.instance.config import dagster_instance_config
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+
+    shutil.copy(REPO_ROOT / "deploy" / "dagster.local.yaml", tmp_path / "dagster.yaml")
+    dagster_instance_config(str(tmp_path))
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 2
