@@ -68,3 +68,39 @@ def test_times_are_stored_and_returned_in_utc(database_url: str) -> None:
             )
         )
     engine.dispose()
+
+
+def test_bulk_upsert_matches_upsert_on_both_backends(database_url: str) -> None:
+    """The COPY path (PostgreSQL) and the plain path (SQLite) are the same contract: last row per key wins,
+    a re-run changes nothing, JSON columns round-trip, naive times are refused."""
+    from stock_insights.storage.db import bulk_upsert
+    from stock_insights.storage.models import MinuteBar, OrderBookSnapshot
+
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    t0 = datetime(2026, 10, 1, 0, 0, tzinfo=UTC)
+    now = datetime.now(UTC)
+
+    def bar(minute: int, close: float) -> dict:
+        t = t0 + timedelta(minutes=minute)
+        return {"code": "005930", "bar_time": t, "trading_date": t.date(), "open": 100.0, "high": 120.0,
+                "low": 90.0, "close": close, "volume": 5, "cum_trade_value": 500, "source": "kis", "fetched_at": now}
+
+    rows = [bar(0, 101.0), bar(1, 102.0), bar(0, 103.0)]  # minute 0 twice: the later one wins
+    with session_scope(engine) as session:
+        upsert_stocks(session, [KNOWN_LISTINGS["005930"]])
+        bulk_upsert(session, MinuteBar.__table__, rows)
+        bulk_upsert(session, MinuteBar.__table__, rows)
+        bulk_upsert(session, OrderBookSnapshot.__table__, [{
+            "code": "005930", "snapshot_at": t0, "ask_prices": [101.0, 102.0], "ask_quantities": [5, 6],
+            "bid_prices": [100.0], "bid_quantities": [7], "total_ask_quantity": 11, "total_bid_quantity": 7,
+            "source": "kis", "fetched_at": now}])
+    with session_scope(engine) as session:
+        closes = session.execute(select(MinuteBar.bar_time, MinuteBar.close).order_by(MinuteBar.bar_time)).all()
+        assert [(t, c) for t, c in closes] == [(t0, 103.0), (t0 + timedelta(minutes=1), 102.0)]
+        book = session.execute(select(OrderBookSnapshot)).scalar_one()
+        assert book.ask_prices == [101.0, 102.0] and book.bid_quantities == [7]
+    naive = {**bar(5, 1.0), "bar_time": datetime(2026, 10, 1, 9, 0)}
+    with pytest.raises(Exception, match="naive"), session_scope(engine) as session:
+        bulk_upsert(session, MinuteBar.__table__, [naive])
+    engine.dispose()

@@ -1,6 +1,5 @@
 """Declarative automation runs from the start (the cron and eager conditions on the assets)."""
 
-
 import dagster as dg
 
 automation = dg.AutomationConditionSensorDefinition(

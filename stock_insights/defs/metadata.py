@@ -1,6 +1,5 @@
 """What every asset shows after a run: data mode, counts, a preview table."""
 
-
 from collections.abc import Mapping, Sequence
 from typing import Any
 

@@ -5,7 +5,6 @@ KST session date; the current day's partition exists from its midnight (``end_of
 intraday assets and the 08:00 predictions can work on today.
 """
 
-
 from datetime import date, datetime, timedelta
 
 import dagster as dg

@@ -4,13 +4,13 @@ No secret is Dagster config: keys are read from the settings (environment) at th
 is built, so they never show in the UI, run config or metadata.
 """
 
-
 from functools import cached_property
 
 import dagster as dg
 from sqlalchemy import Engine
 
 from stock_insights.clients.kis import KisClient
+from stock_insights.clients.ratelimit import shared_rate_limiter
 from stock_insights.settings import Settings, get_settings
 from stock_insights.storage.db import make_engine
 from stock_insights.storage.migrate import upgrade
@@ -41,12 +41,20 @@ class KisResource(dg.ConfigurableResource):
 
     def client(self, database: DatabaseResource) -> KisClient:
         settings = get_settings()
+        fingerprint = KisClient.key_fingerprint(settings.KIS_BASE_URL, settings.KIS_APP_KEY)
+        # One budget per app key, shared by every run and step (Redis if set, else a lock file).
+        limiter = shared_rate_limiter(
+            f"kis-{fingerprint}",
+            settings.KIS_RATE_LIMIT_PER_SEC,
+            redis_url=settings.REDIS_URL,
+            lock_dir=settings.DATA_DIR / "locks",
+        )
         return KisClient(
             settings.KIS_BASE_URL,
             settings.KIS_APP_KEY,
             settings.KIS_APP_SECRET,
             token_store=SqlTokenStore(database.engine),
-            rate_limit_per_sec=settings.KIS_RATE_LIMIT_PER_SEC,
+            limiter=limiter,
         )
 
 

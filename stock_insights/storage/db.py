@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, create_engine, event, func, select
+from sqlalchemy import JSON, Engine, Table, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from stock_insights.storage.models import DatasetVersion
+from stock_insights.storage.types import UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ def upsert(
     key_cols = list(key) if key is not None else [c.name for c in table.primary_key.columns]
     columns = list(rows[0].keys())
     update_cols = list(update) if update is not None else [c for c in columns if c not in key_cols]
+    rows = _dedupe(rows, key_cols)
     dialect = session.get_bind().dialect.name
     insert_fn = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
     if insert_fn is None:
@@ -115,6 +117,79 @@ def upsert(
             stmt = stmt.on_conflict_do_nothing(index_elements=key_cols)
         session.execute(stmt)
     return len(rows)
+
+
+def _dedupe(rows: Sequence[Mapping[str, Any]], key_cols: list[str]) -> list[Mapping[str, Any]]:
+    """Last row wins per key: one statement may not touch the same row twice (PostgreSQL refuses)."""
+    seen: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+    for row in rows:
+        seen[tuple(row[c] for c in key_cols)] = row
+    return list(seen.values())
+
+
+def bulk_upsert(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: Iterable[str] | None = None,
+    update: Iterable[str] | None = None,
+) -> int:
+    """``upsert`` for large batches: on PostgreSQL, COPY into a staging table and one INSERT ... ON CONFLICT.
+
+    Same semantics as ``upsert`` (idempotent, last row wins per key); on SQLite it is ``upsert``.
+    """
+    if not rows:
+        return 0
+    if session.get_bind().dialect.name != "postgresql":
+        return upsert(session, table, rows, key=key, update=update)
+    from psycopg import sql
+    from psycopg.types.json import Jsonb
+
+    key_cols = list(key) if key is not None else [c.name for c in table.primary_key.columns]
+    columns = list(rows[0].keys())
+    update_cols = list(update) if update is not None else [c for c in columns if c not in key_cols]
+    json_cols = {i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)}
+    # PostgreSQL's timestamptz takes aware times as they are; only a naive one is a bug to refuse here.
+    utc_cols = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, UTCDateTime)]
+    stage = sql.Identifier(f"_stage_{table.name}")
+    target = sql.Identifier(table.name)
+    ident = sql.SQL(", ").join
+    cols = ident(map(sql.Identifier, columns))
+    keys = ident(map(sql.Identifier, key_cols))
+    raw = session.connection().connection.driver_connection
+    with raw.cursor() as cur:
+        # The staging table lives until the transaction ends: a failed upsert leaves nothing behind.
+        # _ord numbers rows in arrival order so that the last row per key wins, as in ``upsert``.
+        cur.execute(
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS) ON COMMIT DROP").format(
+                stage, target
+            )
+        )
+        cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS _ord bigserial").format(stage))
+        cur.execute(sql.SQL("TRUNCATE {}").format(stage))
+        with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
+            for row in rows:
+                values = [row[c] for c in columns]
+                for i in json_cols:
+                    values[i] = Jsonb(values[i])
+                for i in utc_cols:
+                    if values[i] is not None and values[i].tzinfo is None:
+                        raise ValueError(f"naive datetime {values[i]!r} in {columns[i]}: times must be aware")
+                copy.write_row(values)
+        if update_cols:
+            action = sql.SQL("DO UPDATE SET {}").format(
+                ident(sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in update_cols)
+            )
+        else:
+            action = sql.SQL("DO NOTHING")
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {} ({}) SELECT DISTINCT ON ({}) {} FROM {} ORDER BY {}, _ord DESC ON CONFLICT ({}) {}"
+            ).format(target, cols, keys, cols, stage, keys, keys, action)
+        )
+        written = cur.rowcount
+    return written
 
 
 def bump_dataset_version(session: Session, *datasets: str) -> None:

@@ -8,13 +8,24 @@ from datetime import date
 from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
-from stock_insights.clients.kis import DailyBarRow
-from stock_insights.storage.db import bump_dataset_version, upsert, utcnow
-from stock_insights.storage.models import DailyBar, Stock
+from stock_insights.clients.kis import DailyBarRow, FinancialRow, IndexBarRow, MinuteBarRow, OrderBook
+from stock_insights.storage.db import bulk_upsert, bump_dataset_version, upsert, utcnow
+from stock_insights.storage.models import (
+    DailyBar,
+    FinancialStatementItem,
+    IndexBar,
+    MinuteBar,
+    OrderBookSnapshot,
+    Stock,
+)
 from stock_insights.universe import Listing
 
 DATASET_STOCKS = "stocks"
 DATASET_DAILY_BARS = "daily_bars"
+DATASET_INDEX_BARS = "index_bars"
+DATASET_MINUTE_BARS = "minute_bars"
+DATASET_ORDERBOOK = "orderbook"
+DATASET_FINANCIALS = "financials"
 
 
 def upsert_stocks(session: Session, listings: Sequence[Listing]) -> int:
@@ -66,7 +77,105 @@ def upsert_daily_bars(session: Session, code: str, bars: Iterable[DailyBarRow], 
         }
         for bar in bars
     ]
-    return upsert(session, DailyBar.__table__, rows)
+    return bulk_upsert(session, DailyBar.__table__, rows)
+
+
+def upsert_index_bars(session: Session, index_code: str, bars: Iterable[IndexBarRow], *, source: str) -> int:
+    now = utcnow()
+    rows = [
+        {
+            "index_code": index_code,
+            "trading_date": b.trading_date,
+            "open": b.open,
+            "high": b.high,
+            "low": b.low,
+            "close": b.close,
+            "volume": b.volume,
+            "trade_value": b.trade_value,
+            "source": source,
+            "fetched_at": now,
+        }
+        for b in bars
+    ]
+    return bulk_upsert(session, IndexBar.__table__, rows)
+
+
+def upsert_minute_bars(session: Session, code: str, bars: Iterable[MinuteBarRow], *, source: str) -> int:
+    now = utcnow()
+    rows = [
+        {
+            "code": code,
+            "bar_time": b.bar_time,
+            "trading_date": b.trading_date,
+            "open": b.open,
+            "high": b.high,
+            "low": b.low,
+            "close": b.close,
+            "volume": b.volume,
+            "cum_trade_value": b.cum_trade_value,
+            "source": source,
+            "fetched_at": now,
+        }
+        for b in bars
+    ]
+    return bulk_upsert(session, MinuteBar.__table__, rows)
+
+
+def upsert_orderbooks(session: Session, books: Iterable[OrderBook], *, source: str) -> int:
+    now = utcnow()
+    rows = [
+        {
+            "code": b.code,
+            "snapshot_at": b.snapshot_at,
+            "ask_prices": b.ask_prices,
+            "ask_quantities": b.ask_quantities,
+            "bid_prices": b.bid_prices,
+            "bid_quantities": b.bid_quantities,
+            "total_ask_quantity": b.total_ask_quantity,
+            "total_bid_quantity": b.total_bid_quantity,
+            "source": source,
+            "fetched_at": now,
+        }
+        for b in books
+    ]
+    return bulk_upsert(session, OrderBookSnapshot.__table__, rows)
+
+
+def upsert_kis_financials(session: Session, code: str, rows: Iterable[FinancialRow], *, quarterly: bool) -> int:
+    """KIS statements in long format. KIS gives no publication time: ``first_seen_at`` is ours and a
+    re-run keeps the first one (point-in-time code filters on it)."""
+    now = utcnow()
+    items = [
+        {
+            "code": code,
+            "source": "kis",
+            "statement": row.statement,
+            "period": row.period,
+            "fs_div": "Q" if quarterly else "Y",
+            "account": account,
+            "account_name": None,
+            "value": value,
+            "unit": "KRW" if row.statement != "RATIO" else "ratio",
+            "report_code": None,
+            "rcept_no": None,
+            "published_at": None,
+            "first_seen_at": now,
+        }
+        for row in rows
+        for account, value in row.values.items()
+    ]
+    update = ["value", "unit"]  # first_seen_at is never moved by a later run
+    return bulk_upsert(session, FinancialStatementItem.__table__, items, update=update)
+
+
+def minute_bars_after(session: Session, code: str, trading_date: date) -> MinuteBar | None:
+    """The newest stored minute bar of a day: where an intraday refresh resumes."""
+    return session.execute(
+        select(MinuteBar)
+        .where(MinuteBar.code == code, MinuteBar.trading_date == trading_date)
+        .order_by(MinuteBar.bar_time.desc())
+        .limit(1)
+    ).scalar_one_or_none()
 
 
 def daily_bars_query(

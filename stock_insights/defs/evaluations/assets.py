@@ -1,6 +1,5 @@
 """``evaluations/daily``: each matured forecast scored against the market (previous close to target close)."""
 
-
 from collections import defaultdict
 
 import dagster as dg

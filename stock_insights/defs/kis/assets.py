@@ -1,83 +1,128 @@
-"""``kis/daily_bars``: daily OHLCV from the KIS daily chart (FHKST03010100), per trading day."""
+"""KIS market data: daily bars, index bars, minute bars, order books and financial statements.
 
+Every asset fetches everything it needs before it writes anything: a bad answer fails the run with a
+clear message and no partial write. Writes are bulk upserts on natural keys (COPY on PostgreSQL).
+"""
 
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, time, timedelta
+from typing import TypeVar
 
 import dagster as dg
 
 from stock_insights import calendar
+from stock_insights.calendar import KST
 from stock_insights.clients.errors import SourceError
-from stock_insights.clients.kis import DailyChart
+from stock_insights.clients.kis import KisClient
+from stock_insights.clients.kis.client import INDEX_CODES
 from stock_insights.defs.metadata import data_mode, definition_metadata, run_metadata
 from stock_insights.defs.partitions import partition_days, trading_days
 from stock_insights.defs.resources import DatabaseResource, KisResource
 from stock_insights.storage.db import bump_dataset_version, session_scope
-from stock_insights.storage.market_data import DATASET_DAILY_BARS, active_stocks, upsert_daily_bars
+from stock_insights.storage.market_data import (
+    DATASET_DAILY_BARS,
+    DATASET_FINANCIALS,
+    DATASET_INDEX_BARS,
+    DATASET_MINUTE_BARS,
+    DATASET_ORDERBOOK,
+    active_stocks,
+    minute_bars_after,
+    upsert_daily_bars,
+    upsert_index_bars,
+    upsert_kis_financials,
+    upsert_minute_bars,
+    upsert_orderbooks,
+)
 
-DAILY_BARS_CHECKS = [
-    dg.AssetCheckSpec(
-        "no_missing_sessions",
-        asset=["kis", "daily_bars"],
-        description="Every tracked stock has a bar for every session of the run's days.",
-    ),
-]
+T = TypeVar("T")
+UNIVERSE = dg.AssetKey(["universe", "stocks"])
 
 
+@contextmanager
+def kis_session(kis: KisResource, database: DatabaseResource) -> Iterator[KisClient]:
+    client = kis.client(database)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def fetch_all(items: list[str], fetch: Callable[[str], T], what: str) -> dict[str, T]:
+    """Fetch every item or fail the run naming the first failure; nothing is written either way."""
+    out: dict[str, T] = {}
+    for item in items:
+        try:
+            out[item] = fetch(item)
+        except SourceError as exc:
+            raise dg.Failure(f"{what} failed for {item}, nothing written: {exc}", allow_retries=False) from None
+    return out
+
+
+def tracked_codes(database: DatabaseResource) -> list[str]:
+    with session_scope(database.engine) as session:
+        codes = [s.code for s in active_stocks(session)]
+    if not codes:
+        raise dg.Failure("no active stock: materialize universe/stocks first")
+    return codes
+
+
+def request_metadata(client: KisClient) -> dict[str, int]:
+    return {"kis_requests": client.stats["requests"], "kis_rate_limited": client.stats["rate_limited"]}
+
+
+# --------------------------------------------------------------------------------------------
+# Daily bars
+# --------------------------------------------------------------------------------------------
 @dg.asset(
     key=["kis", "daily_bars"],
     group_name="market_data",
     kinds={"python", "sql"},
-    description="Adjusted daily bars (수정주가) of every tracked stock from the KIS daily chart, one partition "
-    "per KRX session. Fetched after the close; a backfill over any range runs as one run.",
+    description="Adjusted daily bars (수정주가) of every tracked stock from the KIS daily chart (FHKST03010100), "
+    "one partition per KRX session. Fetched after the close; a backfill over any range runs as one run.",
     partitions_def=trading_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[dg.AssetKey(["universe", "stocks"])],
+    deps=[UNIVERSE],
     pool="kis",
     metadata=definition_metadata(table="daily_bars", source="KIS inquire-daily-itemchartprice"),
-    check_specs=DAILY_BARS_CHECKS,
+    check_specs=[
+        dg.AssetCheckSpec(
+            "no_missing_sessions",
+            asset=["kis", "daily_bars"],
+            description="Every tracked stock has a bar for every session of the run's days.",
+        ),
+    ],
     automation_condition=dg.AutomationCondition.on_cron("40 15 * * 1-5", "Asia/Seoul"),
 )
 def daily_bars(context: dg.AssetExecutionContext, database: DatabaseResource, kis: KisResource) -> dg.MaterializeResult:
     days = partition_days(context)
     first, last = min(days), max(days)
     if calendar.session_close(last) > datetime.now(UTC):
-        raise dg.Failure(f"the {last} session has not closed yet; daily bars exist after 15:30 KST")
-    with session_scope(database.engine) as session:
-        stocks = [(s.code, s.name) for s in active_stocks(session)]
-    if not stocks:
-        raise dg.Failure("no active stock: materialize universe/stocks first")
-
-    # Fetch everything before writing anything: a bad answer fails the run with no partial write.
-    charts: list[DailyChart] = []
-    client = kis.client(database)
-    try:
-        for code, _name in stocks:
-            charts.append(client.daily_chart(code, first, last, adjusted=True))
-    except SourceError as exc:
-        raise dg.Failure(f"KIS daily chart failed, nothing written: {exc}") from None
-    finally:
-        client.close()
-
-    empty = [chart.code for chart in charts if not chart.bars]
+        raise dg.Failure(f"the {last} session has not closed yet; daily bars exist after its close")
+    codes = tracked_codes(database)
+    with kis_session(kis, database) as client:
+        charts = fetch_all(codes, lambda code: client.daily_chart(code, first, last, adjusted=True), "KIS daily chart")
+        stats = request_metadata(client)
+    empty = [code for code, chart in charts.items() if not chart.bars]
     if empty:
         raise dg.Failure(f"KIS answered no daily bars for {empty} over {first}..{last}; nothing written")
     wanted = set(days)
     missing = {
-        chart.code: sorted(d.isoformat() for d in wanted - {b.trading_date for b in chart.bars}) for chart in charts
+        code: sorted(d.isoformat() for d in wanted - {b.trading_date for b in chart.bars})
+        for code, chart in charts.items()
     }
     missing = {code: ds for code, ds in missing.items() if ds}
     with session_scope(database.engine) as session:
         written = sum(
             upsert_daily_bars(
-                session, chart.code, [b for b in chart.bars if b.trading_date in wanted], adjusted=True, source="kis"
+                session, code, [b for b in chart.bars if b.trading_date in wanted], adjusted=True, source="kis"
             )
-            for chart in charts
+            for code, chart in charts.items()
         )
         bump_dataset_version(session, DATASET_DAILY_BARS)
-
     preview = [
         {
-            "code": chart.code,
+            "code": code,
             "date": bar.trading_date.isoformat(),
             "open": bar.open,
             "high": bar.high,
@@ -85,7 +130,7 @@ def daily_bars(context: dg.AssetExecutionContext, database: DatabaseResource, ki
             "close": bar.close,
             "volume": bar.volume,
         }
-        for chart in charts
+        for code, chart in charts.items()
         for bar in chart.bars[-1:]
     ]
     context.log.info(f"{written} bars for {len(charts)} stocks over {len(days)} session(s) ({data_mode()} data)")
@@ -97,8 +142,7 @@ def daily_bars(context: dg.AssetExecutionContext, database: DatabaseResource, ki
             sessions=len(days),
             first_session=first.isoformat(),
             last_session=last.isoformat(),
-            kis_requests=client.stats["requests"],
-            kis_rate_limited=client.stats["rate_limited"],
+            **stats,
         ),
         check_results=[
             dg.AssetCheckResult(
@@ -108,3 +152,242 @@ def daily_bars(context: dg.AssetExecutionContext, database: DatabaseResource, ki
             )
         ],
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Index bars
+# --------------------------------------------------------------------------------------------
+@dg.asset(
+    key=["kis", "index_bars"],
+    group_name="market_data",
+    kinds={"python", "sql"},
+    description="Daily bars of the KOSPI (KIS index code 0001) and KOSDAQ (1001) indices from the KIS index chart "
+    "(FHKUP03500100): the market returns that evaluation measures excess returns against.",
+    partitions_def=trading_days,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool="kis",
+    metadata=definition_metadata(table="index_bars", indices=INDEX_CODES),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "no_missing_sessions",
+            asset=["kis", "index_bars"],
+            description="Both indices have a bar for every session of the run's days.",
+        )
+    ],
+    automation_condition=dg.AutomationCondition.on_cron("40 15 * * 1-5", "Asia/Seoul"),
+)
+def index_bars(context: dg.AssetExecutionContext, database: DatabaseResource, kis: KisResource) -> dg.MaterializeResult:
+    days = partition_days(context)
+    first, last = min(days), max(days)
+    if calendar.session_close(last) > datetime.now(UTC):
+        raise dg.Failure(f"the {last} session has not closed yet; index bars exist after its close")
+    with kis_session(kis, database) as client:
+        charts = fetch_all(
+            list(INDEX_CODES.values()), lambda code: client.index_chart(code, first, last), "KIS index chart"
+        )
+        stats = request_metadata(client)
+    wanted = set(days)
+    missing = {
+        code: sorted(d.isoformat() for d in wanted - {b.trading_date for b in bars}) for code, bars in charts.items()
+    }
+    missing = {code: ds for code, ds in missing.items() if ds}
+    with session_scope(database.engine) as session:
+        written = sum(
+            upsert_index_bars(session, code, [b for b in bars if b.trading_date in wanted], source="kis")
+            for code, bars in charts.items()
+        )
+        bump_dataset_version(session, DATASET_INDEX_BARS)
+    preview = [
+        {"index": code, "date": b.trading_date.isoformat(), "close": b.close}
+        for code, bars in charts.items()
+        for b in bars[-3:]
+    ]
+    return dg.MaterializeResult(
+        metadata=run_metadata(written, preview, sessions=len(days), **stats),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="no_missing_sessions",
+                passed=not missing,
+                metadata={"missing": dg.MetadataValue.json(missing)},
+            )
+        ],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Minute bars
+# --------------------------------------------------------------------------------------------
+@dg.asset(
+    key=["kis", "minute_bars"],
+    group_name="market_data",
+    kinds={"python", "sql"},
+    description="One-minute bars of every tracked stock, one partition per KRX session. Today's partition is kept "
+    "current during the session by the `minute_bars_intraday` schedule, each run fetching only the minutes after "
+    "the last one stored (FHKST03010200); past sessions come from FHKST03010230 (real accounts only).",
+    partitions_def=trading_days,
+    deps=[UNIVERSE],
+    pool="kis",
+    metadata=definition_metadata(table="minute_bars"),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "inside_session_hours",
+            asset=["kis", "minute_bars"],
+            description="Every bar of the run lies inside its session's open and close.",
+        )
+    ],
+)
+def minute_bars(
+    context: dg.AssetExecutionContext, database: DatabaseResource, kis: KisResource
+) -> dg.MaterializeResult:
+    day = partition_days(context)[0]
+    open_, close = calendar.session_open(day), calendar.session_close(day)
+    now = datetime.now(UTC)
+    if now < open_:
+        raise dg.Failure(f"the {day} session has not opened yet (opens {open_.astimezone(KST):%H:%M} KST)")
+    is_today = now.astimezone(KST).date() == day
+    until = min(now, close).astimezone(KST).time() if is_today else close.astimezone(KST).time()
+    codes = tracked_codes(database)
+    resume: dict[str, time] = {}
+    with session_scope(database.engine) as session:
+        for code in codes:
+            last = minute_bars_after(session, code, day)
+            resume[code] = (
+                (last.bar_time + timedelta(minutes=1)).astimezone(KST).time() if last else open_.astimezone(KST).time()
+            )
+    todo = [code for code in codes if resume[code] <= until]
+
+    with kis_session(kis, database) as client:
+        if is_today:
+            bars = fetch_all(
+                todo, lambda c: client.minute_chart_today(c, since=resume[c], until=until), "KIS minute chart"
+            )
+        else:
+            bars = fetch_all(
+                todo,
+                lambda c: client.minute_chart_day(c, day, since=resume[c], until=until),
+                "KIS past-day minute chart",
+            )
+        stats = request_metadata(client)
+    outside = {
+        code: [
+            b.bar_time.astimezone(KST).strftime("%H:%M")
+            for b in rows
+            if not (open_ <= b.bar_time <= close) or b.trading_date != day
+        ]
+        for code, rows in bars.items()
+    }
+    outside = {code: times[:10] for code, times in outside.items() if times}
+    with session_scope(database.engine) as session:
+        written = sum(upsert_minute_bars(session, code, rows, source="kis") for code, rows in bars.items())
+        if written:
+            bump_dataset_version(session, DATASET_MINUTE_BARS)
+    preview = [
+        {"code": code, "time": b.bar_time.astimezone(KST).strftime("%H:%M"), "close": b.close, "volume": b.volume}
+        for code, rows in bars.items()
+        for b in rows[-1:]
+    ]
+    context.log.info(f"{written} new minute bars for {len(bars)} stocks up to {until:%H:%M} KST")
+    return dg.MaterializeResult(
+        metadata=run_metadata(
+            written, preview, stocks_fetched=len(bars), up_to=f"{until:%H:%M} KST", intraday=is_today, **stats
+        ),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="inside_session_hours",
+                passed=not outside,
+                metadata={"outside": dg.MetadataValue.json(outside)},
+            )
+        ],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Order book
+# --------------------------------------------------------------------------------------------
+@dg.asset(
+    key=["kis", "orderbook"],
+    group_name="market_data",
+    kinds={"python", "sql"},
+    description="Ten-level order book snapshots (asks and bids with quantities) of every tracked stock from "
+    "FHKST01010200, taken by the `orderbook_intraday` schedule during the session. Each run adds one snapshot "
+    "per stock; a snapshot is keyed by the book's own time stamp, so a repeated run adds nothing.",
+    deps=[UNIVERSE],
+    pool="kis",
+    metadata=definition_metadata(table="orderbook_snapshots"),
+    check_specs=[
+        dg.AssetCheckSpec(
+            "sides_ordered_not_crossed",
+            asset=["kis", "orderbook"],
+            description="Asks ascend, bids descend and the best bid is below the best ask.",
+        )
+    ],
+)
+def orderbook(context: dg.AssetExecutionContext, database: DatabaseResource, kis: KisResource) -> dg.MaterializeResult:
+    codes = tracked_codes(database)
+    day = datetime.now(KST).date()
+    # The book's HHMMSS stamp belongs to the last session, which is not today before the open or on a holiday.
+    stamp_day = day if calendar.is_session(day) else calendar.previous_session(day)
+    with kis_session(kis, database) as client:
+        books = fetch_all(codes, lambda code: client.orderbook(code, day=stamp_day), "KIS order book")
+        stats = request_metadata(client)
+    with session_scope(database.engine) as session:
+        written = upsert_orderbooks(session, list(books.values()), source="kis")
+        bump_dataset_version(session, DATASET_ORDERBOOK)
+    preview = [
+        {
+            "code": b.code,
+            "at": b.snapshot_at.astimezone(KST).strftime("%H:%M:%S"),
+            "best_bid": b.bid_prices[0] if b.bid_prices else None,
+            "best_ask": b.ask_prices[0] if b.ask_prices else None,
+        }
+        for b in books.values()
+    ]
+    # Parsing refuses unordered or crossed books, so reaching here means every stored book passed.
+    return dg.MaterializeResult(
+        metadata=run_metadata(written, preview, **stats),
+        check_results=[
+            dg.AssetCheckResult(check_name="sides_ordered_not_crossed", passed=True, metadata={"books": len(books)})
+        ],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Financial statements
+# --------------------------------------------------------------------------------------------
+@dg.asset(
+    key=["kis", "financials"],
+    group_name="market_data",
+    kinds={"python", "sql"},
+    description="Quarterly balance sheet (FHKST66430100), income statement (FHKST66430200) and financial ratios "
+    "(FHKST66430300) of every tracked stock, all pages (tr_cont), amounts converted from 억원 to won. KIS gives no "
+    "publication time, so `first_seen_at` (ours, kept from the first run) is what point-in-time code uses.",
+    deps=[UNIVERSE],
+    pool="kis",
+    metadata=definition_metadata(table="financial_statements", source="kis"),
+    automation_condition=dg.AutomationCondition.on_cron("0 18 * * 6", "Asia/Seoul"),
+)
+def financials(context: dg.AssetExecutionContext, database: DatabaseResource, kis: KisResource) -> dg.MaterializeResult:
+    codes = tracked_codes(database)
+    with kis_session(kis, database) as client:
+        statements = fetch_all(
+            codes,
+            lambda code: {s: client.financials(code, s, quarterly=True) for s in ("BS", "IS", "RATIO")},
+            "KIS financial statements",
+        )
+        stats = request_metadata(client)
+    with session_scope(database.engine) as session:
+        written = sum(
+            upsert_kis_financials(session, code, [r for rows in by_statement.values() for r in rows], quarterly=True)
+            for code, by_statement in statements.items()
+        )
+        bump_dataset_version(session, DATASET_FINANCIALS)
+    preview = [
+        {
+            "code": code,
+            "period": rows["IS"][0].period if rows["IS"] else None,
+            "revenue_won": rows["IS"][0].values.get("sale_account") if rows["IS"] else None,
+            "periods": len(rows["BS"]),
+        }
+        for code, rows in statements.items()
+    ]
+    return dg.MaterializeResult(metadata=run_metadata(written, preview, **stats))

@@ -1,6 +1,5 @@
 """``predictions/daily``: every active model's forecast for every tracked stock and trading day."""
 
-
 from collections import Counter
 from datetime import datetime, time, timedelta
 

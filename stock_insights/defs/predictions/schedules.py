@@ -1,6 +1,5 @@
 """The 08:00 KST forecast, on trading days only."""
 
-
 from datetime import datetime
 
 import dagster as dg

@@ -1,6 +1,5 @@
 """``universe/stocks``: the tracked stocks, from STOCK_UNIVERSE."""
 
-
 import dagster as dg
 
 from stock_insights.defs.metadata import definition_metadata, run_metadata

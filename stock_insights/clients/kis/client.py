@@ -19,26 +19,57 @@ import hashlib
 import json
 import logging
 import threading
-import time
+import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import httpx
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import SecretStr, ValidationError
 
 from stock_insights.clients.errors import SourceAuthError, SourceDataError, SourceError, SourceTransportError
+from stock_insights.clients.kis.rows import (
+    DailyBarRow,
+    DailyChart,
+    FinancialRow,
+    IndexBarRow,
+    MinuteBarRow,
+    OrderBook,
+    Statement,
+    parse_rows,
+)
 from stock_insights.clients.ratelimit import LocalRateLimiter, RateLimiter
 
 log = logging.getLogger(__name__)
 
 KST = ZoneInfo("Asia/Seoul")
 SOURCE = "KIS"
-DAILY_CHART_PATH = "/uapi/domestic-stock/v1/quotations/inquire-daily-itemchartprice"
+QUOTATIONS = "/uapi/domestic-stock/v1/quotations"
+DAILY_CHART_PATH = f"{QUOTATIONS}/inquire-daily-itemchartprice"
 TR_DAILY_CHART = "FHKST03010100"
 DAILY_CHART_PAGE = 100
+INDEX_CHART_PATH = f"{QUOTATIONS}/inquire-daily-indexchartprice"
+TR_INDEX_CHART = "FHKUP03500100"
+MINUTE_CHART_PATH = f"{QUOTATIONS}/inquire-time-itemchartprice"
+TR_MINUTE_CHART = "FHKST03010200"
+MINUTE_CHART_PAGE = 30
+PAST_MINUTE_CHART_PATH = f"{QUOTATIONS}/inquire-time-dailychartprice"
+TR_PAST_MINUTE_CHART = "FHKST03010230"
+PAST_MINUTE_CHART_PAGE = 120
+ORDERBOOK_PATH = f"{QUOTATIONS}/inquire-asking-price-exp-ccn"
+TR_ORDERBOOK = "FHKST01010200"
+FINANCE_PATHS: dict[Statement, tuple[str, str]] = {
+    "BS": ("/uapi/domestic-stock/v1/finance/balance-sheet", "FHKST66430100"),
+    "IS": ("/uapi/domestic-stock/v1/finance/income-statement", "FHKST66430200"),
+    "RATIO": ("/uapi/domestic-stock/v1/finance/financial-ratio", "FHKST66430300"),
+}
+# KIS index codes: 0001 is KOSPI, 1001 KOSDAQ (not the other way round).
+INDEX_CODES = {"KOSPI": "0001", "KOSDAQ": "1001"}
+MORE_PAGES = ("M", "F")
+MAX_PAGES = 1000
+SESSION_OPEN = time(9, 0)
 
 RATE_LIMITED = "EGW00201"
 TOKEN_EXPIRED = "EGW00123"
@@ -81,75 +112,6 @@ class MemoryTokenStore:
 
 
 # --------------------------------------------------------------------------------------------
-# Typed rows
-# --------------------------------------------------------------------------------------------
-def _number(value: Any, field: str) -> float:
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value).strip().replace(",", "")
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{field}={value!r} is not a number") from None
-
-
-class DailyBarRow(BaseModel):
-    """One ``output2`` row of FHKST03010100, converted from KIS's strings."""
-
-    model_config = ConfigDict(frozen=True)
-
-    trading_date: date
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: int
-    trade_value: int
-    revised: bool = False
-
-    @classmethod
-    def from_wire(cls, row: dict[str, Any]) -> DailyBarRow:
-        try:
-            day = datetime.strptime(str(row["stck_bsop_date"]), "%Y%m%d").date()
-        except (KeyError, ValueError):
-            raise ValueError(f"stck_bsop_date={row.get('stck_bsop_date')!r} is not a YYYYMMDD date") from None
-        return cls(
-            trading_date=day,
-            open=_number(row.get("stck_oprc"), "stck_oprc"),
-            high=_number(row.get("stck_hgpr"), "stck_hgpr"),
-            low=_number(row.get("stck_lwpr"), "stck_lwpr"),
-            close=_number(row.get("stck_clpr"), "stck_clpr"),
-            volume=int(_number(row.get("acml_vol"), "acml_vol")),
-            trade_value=int(_number(row.get("acml_tr_pbmn"), "acml_tr_pbmn")),
-            revised=str(row.get("mod_yn", "N")).upper() == "Y",
-        )
-
-    @field_validator("open", "high", "low", "close")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError(f"price {value} is not positive")
-        return value
-
-    @model_validator(mode="after")
-    def _ohlc_sane(self) -> DailyBarRow:
-        if not (self.low <= min(self.open, self.close) and max(self.open, self.close) <= self.high):
-            raise ValueError(
-                f"OHLC breaks low <= open, close <= high (o={self.open} h={self.high} l={self.low} c={self.close})"
-            )
-        if self.volume < 0 or self.trade_value < 0:
-            raise ValueError("negative volume or trade value")
-        return self
-
-
-class DailyChart(BaseModel):
-    code: str
-    name: str | None
-    adjusted: bool
-    bars: list[DailyBarRow]  # oldest first, one per session
-
-
-# --------------------------------------------------------------------------------------------
 # Client
 # --------------------------------------------------------------------------------------------
 def _kst_wall_clock(text: str) -> datetime:
@@ -173,7 +135,7 @@ class KisClient:
         max_attempts: int = 4,
         max_rate_limit_retries: int = 20,
         customer_type: str = "P",
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = _time.sleep,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         if not app_key.get_secret_value() or not app_secret.get_secret_value():
@@ -192,8 +154,14 @@ class KisClient:
         self._clock = clock
         self._token_lock = threading.Lock()
         self._token: CachedToken | None = None
-        self.fingerprint = hashlib.sha256(f"{self.base_url}|{app_key.get_secret_value()}".encode()).hexdigest()[:32]
+        self.fingerprint = self.key_fingerprint(self.base_url, app_key)
         self.stats = {"requests": 0, "rate_limited": 0, "token_issued": 0, "retries": 0}
+
+    @staticmethod
+    def key_fingerprint(base_url: str, app_key: SecretStr) -> str:
+        """Names an app key (and domain) in caches and budgets without revealing it."""
+        material = f"{base_url.rstrip('/')}|{app_key.get_secret_value()}"
+        return hashlib.sha256(material.encode()).hexdigest()[:32]
 
     def close(self) -> None:
         if self._owns_http:
@@ -360,62 +328,174 @@ class KisClient:
             self._sleep(min(0.5 * 2**transport_failures, 8.0))
 
     # ---- endpoints ---------------------------------------------------------------------------
-    def daily_chart(self, code: str, start: date, end: date, *, adjusted: bool = True) -> DailyChart:
-        """Daily bars for ``code`` in [start, end], oldest first, paging 100 rows at a time."""
+    @staticmethod
+    def _check_code(code: str) -> None:
         if not (len(code) == 6 and code.isdigit()):
             raise ValueError(f"stock code must be 6 digits, got {code!r}")
+
+    def _period_chart(
+        self,
+        what: str,
+        path: str,
+        tr_id: str,
+        params: dict[str, str],
+        start: date,
+        end: date,
+        parse: Callable[[dict[str, Any]], Any],
+    ) -> tuple[dict[str, Any], list[Any]]:
+        """Walk a 100-row period chart back from ``end`` by moving FID_INPUT_DATE_2 before the oldest row."""
         if start > end:
             raise ValueError(f"start {start} is after end {end}")
-        bars: dict[date, DailyBarRow] = {}
-        name: str | None = None
+        rows: dict[date, Any] = {}
+        output1: dict[str, Any] = {}
         cursor = end
-        while cursor >= start:
-            params = {
-                "FID_COND_MRKT_DIV_CODE": "J",
-                "FID_INPUT_ISCD": code,
+        for _ in range(MAX_PAGES):
+            if cursor < start:
+                break
+            page_params = {
+                **params,
                 "FID_INPUT_DATE_1": start.strftime("%Y%m%d"),
                 "FID_INPUT_DATE_2": cursor.strftime("%Y%m%d"),
                 "FID_PERIOD_DIV_CODE": "D",
-                # For this TR 0 means adjusted (수정주가) and 1 raw (원주가).
-                "FID_ORG_ADJ_PRC": "0" if adjusted else "1",
             }
-            payload, _ = self.get(DAILY_CHART_PATH, TR_DAILY_CHART, params)
-            output1 = payload.get("output1")
-            rows = payload.get("output2")
-            if not isinstance(rows, list):
-                raise SourceDataError(SOURCE, f"daily chart for {code}: output2 is missing or not a list")
-            if isinstance(output1, dict):
-                name = (output1.get("hts_kor_isnm") or name or "").strip() or name
-            page = self._parse_rows(code, rows)
+            payload, _ = self.get(path, tr_id, page_params)
+            if isinstance(payload.get("output1"), dict):
+                output1 = payload["output1"]
+            raw = payload.get("output2")
+            page = parse_rows(raw, parse, what)
+            if not page:
+                break
+            for row in page:
+                if start <= row.trading_date <= end:
+                    rows[row.trading_date] = row
+            oldest = min(row.trading_date for row in page)
+            if len(page) < DAILY_CHART_PAGE or oldest <= start:
+                break
+            cursor = oldest - timedelta(days=1)
+        return output1, [rows[d] for d in sorted(rows)]
+
+    def daily_chart(self, code: str, start: date, end: date, *, adjusted: bool = True) -> DailyChart:
+        """Daily bars for ``code`` in [start, end], oldest first, paging 100 rows at a time."""
+        self._check_code(code)
+        # For this TR 0 means adjusted (수정주가) and 1 raw (원주가).
+        params = {"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": code, "FID_ORG_ADJ_PRC": "0" if adjusted else "1"}
+        output1, bars = self._period_chart(
+            f"daily chart for {code}", DAILY_CHART_PATH, TR_DAILY_CHART, params, start, end, DailyBarRow.from_wire
+        )
+        name = str(output1.get("hts_kor_isnm") or "").strip() or None
+        return DailyChart(code=code, name=name, adjusted=adjusted, bars=bars)
+
+    def index_chart(self, index_code: str, start: date, end: date) -> list[IndexBarRow]:
+        """Daily bars of a KIS index (0001 KOSPI, 1001 KOSDAQ) in [start, end], oldest first."""
+        if not (len(index_code) == 4 and index_code.isdigit()):
+            raise ValueError(f"index code must be 4 digits (0001 KOSPI, 1001 KOSDAQ), got {index_code!r}")
+        params = {"FID_COND_MRKT_DIV_CODE": "U", "FID_INPUT_ISCD": index_code}
+        _, bars = self._period_chart(
+            f"index chart for {index_code}", INDEX_CHART_PATH, TR_INDEX_CHART, params, start, end, IndexBarRow.from_wire
+        )
+        return bars
+
+    def _minute_pages(
+        self, what: str, path: str, tr_id: str, params: dict[str, str], page_size: int, until: time, since: time
+    ) -> list[MinuteBarRow]:
+        """Walk a minute chart back from ``until`` to ``since`` (inclusive) by moving FID_INPUT_HOUR_1."""
+        bars: dict[datetime, MinuteBarRow] = {}
+        cursor = until
+        for _ in range(MAX_PAGES):
+            payload, _ = self.get(path, tr_id, {**params, "FID_INPUT_HOUR_1": cursor.strftime("%H%M%S")})
+            page = parse_rows(payload.get("output2"), MinuteBarRow.from_wire, what)
             if not page:
                 break
             for bar in page:
-                if start <= bar.trading_date <= end:
-                    bars[bar.trading_date] = bar
-            oldest = min(bar.trading_date for bar in page)
-            if len(rows) < DAILY_CHART_PAGE or oldest <= start:
+                bars[bar.bar_time] = bar
+            oldest = min(bar.bar_time for bar in page).astimezone(KST)
+            if len(page) < page_size or oldest.time() <= since:
                 break
-            cursor = oldest - timedelta(days=1)
-        return DailyChart(code=code, name=name, adjusted=adjusted, bars=[bars[d] for d in sorted(bars)])
+            previous = oldest - timedelta(minutes=1)
+            if previous.date() != oldest.date():
+                break
+            cursor = previous.time()
+        kept = [bars[t] for t in sorted(bars) if bars[t].bar_time.astimezone(KST).time() >= since]
+        return kept
 
-    @staticmethod
-    def _parse_rows(code: str, rows: list[Any]) -> list[DailyBarRow]:
-        parsed: list[DailyBarRow] = []
-        problems: list[str] = []
-        for index, row in enumerate(rows):
-            if not isinstance(row, dict):
-                problems.append(f"row {index} is not an object")
-                continue
-            # KIS pads some answers with an all-empty trailing row: it is not data.
-            if not str(row.get("stck_bsop_date", "")).strip():
-                continue
-            try:
-                parsed.append(DailyBarRow.from_wire(row))
-            except (ValueError, ValidationError) as exc:
-                reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-                problems.append(f"{row.get('stck_bsop_date')}: {reason}")
-        if problems:
-            raise SourceDataError(
-                SOURCE, f"daily chart for {code} has {len(problems)} bad row(s): " + "; ".join(problems[:5])
+    def minute_chart_today(
+        self, code: str, *, since: time = SESSION_OPEN, until: time = time(15, 30)
+    ) -> list[MinuteBarRow]:
+        """Today's one-minute bars from ``since`` to ``until`` (KST), oldest first.
+
+        ``since`` lets a schedule fetch only what is new: it stops paging at the last bar it has.
+        """
+        self._check_code(code)
+        params = {
+            "FID_ETC_CLS_CODE": "",
+            "FID_COND_MRKT_DIV_CODE": "J",
+            "FID_INPUT_ISCD": code,
+            "FID_PW_DATA_INCU_YN": "N",
+        }
+        return self._minute_pages(
+            f"minute chart for {code}", MINUTE_CHART_PATH, TR_MINUTE_CHART, params, MINUTE_CHART_PAGE, until, since
+        )
+
+    def minute_chart_day(
+        self, code: str, day: date, *, since: time = SESSION_OPEN, until: time = time(15, 30)
+    ) -> list[MinuteBarRow]:
+        """A past session's one-minute bars (FHKST03010230; real accounts only, about a year kept)."""
+        self._check_code(code)
+        params = {
+            "FID_COND_MRKT_DIV_CODE": "J",
+            "FID_INPUT_ISCD": code,
+            "FID_INPUT_DATE_1": day.strftime("%Y%m%d"),
+            "FID_PW_DATA_INCU_YN": "N",
+            "FID_FAKE_TICK_INCU_YN": "",
+        }
+        bars = self._minute_pages(
+            f"minute chart for {code} on {day}",
+            PAST_MINUTE_CHART_PATH,
+            TR_PAST_MINUTE_CHART,
+            params,
+            PAST_MINUTE_CHART_PAGE,
+            until,
+            since,
+        )
+        return [bar for bar in bars if bar.trading_date == day]
+
+    def orderbook(self, code: str, *, day: date | None = None) -> OrderBook:
+        """The current ten-level book. ``day`` is the KST date the book's HHMMSS stamp belongs to."""
+        self._check_code(code)
+        payload, _ = self.get(ORDERBOOK_PATH, TR_ORDERBOOK, {"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": code})
+        output1 = payload.get("output1")
+        if not isinstance(output1, dict):
+            raise SourceDataError(SOURCE, f"order book for {code}: output1 is missing or not an object")
+        try:
+            return OrderBook.from_wire(code, day or self._clock().astimezone(KST).date(), output1)
+        except (ValueError, ValidationError) as exc:
+            reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            raise SourceDataError(SOURCE, f"order book for {code}: {reason}") from None
+
+    def financials(self, code: str, statement: Statement, *, quarterly: bool = True) -> list[FinancialRow]:
+        """Every period KIS has for one statement, following ``tr_cont`` pages; newest first as sent."""
+        self._check_code(code)
+        path, tr_id = FINANCE_PATHS[statement]
+        params = {"FID_DIV_CLS_CODE": "1" if quarterly else "0", "fid_cond_mrkt_div_code": "J", "fid_input_iscd": code}
+        rows: list[FinancialRow] = []
+        tr_cont = ""
+        for _ in range(MAX_PAGES):
+            payload, more = self.get(path, tr_id, params, tr_cont=tr_cont)
+            output = payload.get("output")
+            if isinstance(output, dict):  # some answers carry a single object, not a list
+                output = [output]
+            rows.extend(
+                parse_rows(
+                    output,
+                    lambda r: FinancialRow.from_wire(statement, r),
+                    f"{statement} statement for {code}",
+                    key="stac_yymm",
+                )
             )
-        return parsed
+            if more not in MORE_PAGES:
+                break
+            tr_cont = "N"
+        else:
+            raise SourceDataError(SOURCE, f"{statement} statement for {code}: more than {MAX_PAGES} pages")
+        unique = {row.period: row for row in rows}
+        return [unique[p] for p in sorted(unique, reverse=True)]
