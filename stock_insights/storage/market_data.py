@@ -168,6 +168,26 @@ def upsert_kis_financials(session: Session, code: str, rows: Iterable[FinancialR
     return bulk_upsert(session, FinancialStatementItem.__table__, items, update=update)
 
 
+def insane_daily_bars(session: Session, start: date, end: date) -> list[str]:
+    """Stored bars in [start, end] that break OHLC sanity, as "code date" strings (should be none)."""
+    from sqlalchemy import and_, or_
+
+    bad = or_(
+        DailyBar.low > DailyBar.open,
+        DailyBar.low > DailyBar.close,
+        DailyBar.high < DailyBar.open,
+        DailyBar.high < DailyBar.close,
+        DailyBar.low <= 0,
+        DailyBar.volume < 0,
+    )
+    rows = session.execute(
+        select(DailyBar.code, DailyBar.trading_date).where(
+            and_(DailyBar.trading_date >= start, DailyBar.trading_date <= end, bad)
+        )
+    )
+    return [f"{code} {day.isoformat()}" for code, day in rows]
+
+
 def minute_bars_after(session: Session, code: str, trading_date: date) -> MinuteBar | None:
     """The newest stored minute bar of a day: where an intraday refresh resumes."""
     return session.execute(

@@ -27,6 +27,7 @@ from stock_insights.storage.market_data import (
     DATASET_MINUTE_BARS,
     DATASET_ORDERBOOK,
     active_stocks,
+    insane_daily_bars,
     minute_bars_after,
     upsert_daily_bars,
     upsert_index_bars,
@@ -91,6 +92,12 @@ def request_metadata(client: KisClient) -> dict[str, int]:
             asset=["kis", "daily_bars"],
             description="Every tracked stock has a bar for every session of the run's days.",
         ),
+        dg.AssetCheckSpec(
+            "ohlc_sane",
+            asset=["kis", "daily_bars"],
+            description="Every stored bar of the run's days has low <= open, close <= high, positive prices and "
+            "non-negative volume.",
+        ),
     ],
     automation_condition=dg.AutomationCondition.on_cron("40 15 * * 1-5", "Asia/Seoul"),
 )
@@ -120,6 +127,7 @@ def daily_bars(context: dg.AssetExecutionContext, database: DatabaseResource, ki
             for code, chart in charts.items()
         )
         bump_dataset_version(session, DATASET_DAILY_BARS)
+        insane = insane_daily_bars(session, first, last)
     preview = [
         {
             "code": code,
@@ -149,7 +157,10 @@ def daily_bars(context: dg.AssetExecutionContext, database: DatabaseResource, ki
                 check_name="no_missing_sessions",
                 passed=not missing,
                 metadata={"missing": dg.MetadataValue.json(missing)},
-            )
+            ),
+            dg.AssetCheckResult(
+                check_name="ohlc_sane", passed=not insane, metadata={"insane": dg.MetadataValue.json(insane[:20])}
+            ),
         ],
     )
 
