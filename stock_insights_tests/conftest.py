@@ -145,3 +145,31 @@ def sandbox_env(monkeypatch: pytest.MonkeyPatch, sandbox: ServerThread, database
     reset_settings_cache()
     yield database_url
     reset_settings_cache()
+
+
+@pytest.fixture(scope="session")
+def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Milvus Lite server (a real Milvus gRPC endpoint) started for the test session."""
+    import shutil
+    import subprocess
+    import sys
+
+    port = free_port()
+    data = tmp_path_factory.mktemp("milvus")
+    exe = shutil.which("milvus-lite") or str(Path(sys.executable).parent / "milvus-lite")
+    log = open(data / "server.log", "wb")  # noqa: SIM115 - kept open for the server's lifetime
+    proc = subprocess.Popen([exe, "server", "--data-dir", str(data / "db"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"milvus-lite server did not start: {(data / 'server.log').read_text()}") from None
+            time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()

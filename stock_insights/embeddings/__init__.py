@@ -1,0 +1,1 @@
+"""Embeddings (pure Python): embedders, token counting, and the Milvus vector store."""

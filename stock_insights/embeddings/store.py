@@ -1,0 +1,191 @@
+"""The Milvus vector store: one collection per embedding model and dimension.
+
+Works against the ``milvus-lite server`` (the embedded default) and Milvus standalone alike, through
+``MILVUS_URI``. The index fits the deployment: FLAT on Milvus Lite (exact), HNSW on standalone.
+Point-in-time filters (``first_seen_at`` before a cutoff, stock codes) run inside Milvus.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from pymilvus import DataType, MilvusClient, MilvusException
+
+log = logging.getLogger(__name__)
+
+MAX_CODES = 16
+DOC_TYPES = ("news", "disclosure", "report")
+
+
+@dataclass(frozen=True)
+class VectorRecord:
+    id: int
+    vector: np.ndarray
+    doc_type: str
+    stock_codes: list[str]
+    source: str
+    published_at: datetime
+    first_seen_at: datetime
+    content_hash: str
+    sql_id: str
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: int
+    score: float
+    doc_type: str
+    sql_id: str
+    stock_codes: list[str]
+    source: str
+    first_seen_at: int
+    published_at: int
+
+
+def _epoch(value: datetime) -> int:
+    if value.tzinfo is None:
+        raise ValueError("times must be timezone-aware")
+    return int(value.timestamp())
+
+
+class VectorStore:
+    def __init__(self, uri: str, collection: str, dimension: int, *, timeout: float = 10.0) -> None:
+        self.uri = uri
+        self.collection = collection
+        self.dimension = dimension
+        self._client = MilvusClient(uri=uri, timeout=timeout)
+        self.lite = "lite" in str(self._client.get_server_version()).lower()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _schema(self):  # type: ignore[no-untyped-def]
+        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dimension)
+        schema.add_field("doc_type", DataType.VARCHAR, max_length=16)
+        schema.add_field(
+            "stock_codes", DataType.ARRAY, element_type=DataType.VARCHAR, max_capacity=MAX_CODES, max_length=6
+        )
+        schema.add_field("source", DataType.VARCHAR, max_length=32)
+        schema.add_field("published_at", DataType.INT64)
+        schema.add_field("first_seen_at", DataType.INT64)
+        schema.add_field("content_hash", DataType.VARCHAR, max_length=64)
+        schema.add_field("sql_id", DataType.VARCHAR, max_length=64)
+        return schema
+
+    def _index_params(self):  # type: ignore[no-untyped-def]
+        params = self._client.prepare_index_params()
+        if self.lite:
+            params.add_index(field_name="vector", index_type="FLAT", metric_type="COSINE")
+        else:
+            params.add_index(
+                field_name="vector", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 200}
+            )
+        params.add_index(field_name="first_seen_at", index_type="INVERTED")
+        return params
+
+    def ensure_collection(self) -> None:
+        """Create the collection if it is missing. Safe when two processes race to create it."""
+        if not self._client.has_collection(self.collection):
+            try:
+                self._client.create_collection(
+                    self.collection, schema=self._schema(), index_params=self._index_params()
+                )
+                log.info("created Milvus collection %s (%s)", self.collection, "FLAT" if self.lite else "HNSW")
+            except MilvusException:
+                # Another process won the race (Milvus says "already exists"; Milvus Lite may also fail
+                # on its own files). If the collection is there now, it is the same schema: carry on.
+                if not self._client.has_collection(self.collection):
+                    raise
+        if "vector" not in self._client.list_indexes(self.collection, field_name="vector"):
+            # A creation interrupted between the collection and its index: finish it.
+            try:
+                self._client.create_index(self.collection, self._index_params())
+            except MilvusException:
+                if "vector" not in self._client.list_indexes(self.collection, field_name="vector"):
+                    raise
+        described = self._client.describe_collection(self.collection)
+        dims = [f.get("params", {}).get("dim") for f in described["fields"] if f["name"] == "vector"]
+        if dims and int(dims[0]) != self.dimension:
+            raise ValueError(f"collection {self.collection} holds {dims[0]}-dimension vectors, not {self.dimension}")
+        self._client.load_collection(self.collection)
+
+    def upsert(self, records: Sequence[VectorRecord]) -> int:
+        if not records:
+            return 0
+        rows = [
+            {
+                "id": r.id,
+                "vector": r.vector.astype(np.float32).tolist(),
+                "doc_type": r.doc_type,
+                "stock_codes": r.stock_codes[:MAX_CODES],
+                "source": r.source[:32],
+                "published_at": _epoch(r.published_at),
+                "first_seen_at": _epoch(r.first_seen_at),
+                "content_hash": r.content_hash,
+                "sql_id": r.sql_id,
+            }
+            for r in records
+        ]
+        for start in range(0, len(rows), 1000):
+            self._client.upsert(self.collection, rows[start : start + 1000])
+        return len(rows)
+
+    def count(self) -> int:
+        result = self._client.query(self.collection, filter="", output_fields=["count(*)"])
+        return int(result[0]["count(*)"])
+
+    def search(
+        self,
+        vector: np.ndarray,
+        *,
+        limit: int = 10,
+        codes: Sequence[str] | None = None,
+        before: datetime | None = None,
+        doc_types: Sequence[str] | None = None,
+    ) -> list[Hit]:
+        """Top ``limit`` by cosine similarity; filters (cutoff, codes, types) are applied by Milvus."""
+        clauses = []
+        if before is not None:
+            clauses.append(f"first_seen_at < {_epoch(before)}")
+        if codes:
+            quoted = ", ".join(f'"{c}"' for c in codes if c.isdigit() and len(c) == 6)
+            clauses.append(f"array_contains_any(stock_codes, [{quoted}])")
+        if doc_types:
+            quoted = ", ".join(f'"{t}"' for t in doc_types if t in DOC_TYPES)
+            clauses.append(f"doc_type in [{quoted}]")
+        params = {"metric_type": "COSINE"} if self.lite else {"metric_type": "COSINE", "params": {"ef": max(64, limit)}}
+        result = self._client.search(
+            self.collection,
+            data=[vector.astype(np.float32).tolist()],
+            limit=limit,
+            filter=" and ".join(clauses),
+            output_fields=["doc_type", "sql_id", "stock_codes", "source", "first_seen_at", "published_at"],
+            search_params=params,
+        )
+        return [
+            Hit(
+                id=int(h["id"]),
+                score=float(h["distance"]),
+                doc_type=h["entity"]["doc_type"],
+                sql_id=h["entity"]["sql_id"],
+                stock_codes=list(h["entity"]["stock_codes"]),
+                source=h["entity"]["source"],
+                first_seen_at=int(h["entity"]["first_seen_at"]),
+                published_at=int(h["entity"]["published_at"]),
+            )
+            for h in result[0]
+        ]
+
+
+def vector_id(doc_type: str, sql_id: str) -> int:
+    """A stable 63-bit id per document: re-embedding the same document replaces its vector."""
+    import hashlib
+
+    digest = hashlib.blake2b(f"{doc_type}:{sql_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & 0x7FFF_FFFF_FFFF_FFFF
