@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stock_insights.sandbox.kis import FaultQueue, FaultRequest, KisConfig, KisSandbox, build_kis_router
 from stock_insights.sandbox.market import SimulatedMarket
+from stock_insights.sandbox.openai_api import build_openai_router
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,10 @@ def create_app(
     app.state.sandbox = state
     app.add_middleware(CollapseSlashesMiddleware)
     app.include_router(build_kis_router(kis), tags=["kis"])
+    openai_router = build_openai_router(faults)
+    app.include_router(openai_router, tags=["openai"])
+    # The same OpenAI-compatible API under an OpenRouter-style prefix (OPENROUTER_BASE_URL=<sandbox>/openrouter/v1).
+    app.include_router(openai_router, prefix="/openrouter", tags=["openrouter"])
 
     @app.get("/_sandbox/health", tags=["sandbox"])
     async def health() -> dict[str, str]:
@@ -104,6 +109,6 @@ def create_app(
 
     @app.get("/_sandbox/stats", tags=["sandbox"])
     async def stats() -> dict[str, Any]:
-        return {"kis": kis.stats()}
+        return {"kis": kis.stats(), "openai": dict(openai_router.stats)}
 
     return app
