@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     OPENROUTER_API_KEY: SecretStr = SecretStr("")
     OPENROUTER_BASE_URL: str = "https://openrouter.ai/api/v1"
 
+    # --- embeddings ----------------------------------------------------------------------
+    EMBEDDER: Literal["auto", "openai", "hashing"] = Field(
+        default="auto",
+        description="auto: the OpenAI-compatible API when OPENAI_API_KEY is set, else the offline hashing embedder.",
+    )
+    EMBEDDING_MODEL: str = "text-embedding-3-small"
+    EMBEDDING_DIMENSIONS: int = Field(default=1536, ge=8, le=4096)
+
     # --- universe and run mode -----------------------------------------------------------
     STOCK_UNIVERSE: CsvList = Field(default_factory=lambda: _split_csv(DEFAULT_UNIVERSE))
     DATA_MODE: Literal["live", "simulated"] = Field(

@@ -11,6 +11,9 @@ from sqlalchemy import Engine
 
 from stock_insights.clients.kis import KisClient
 from stock_insights.clients.ratelimit import shared_rate_limiter
+from stock_insights.embeddings.embedders import Embedder, collection_name
+from stock_insights.embeddings.factory import build_embedder
+from stock_insights.embeddings.store import VectorStore
 from stock_insights.settings import Settings, get_settings
 from stock_insights.storage.db import make_engine
 from stock_insights.storage.migrate import upgrade
@@ -58,6 +61,21 @@ class KisResource(dg.ConfigurableResource):
         )
 
 
+class EmbeddingsResource(dg.ConfigurableResource):
+    """The embedder the settings choose and its Milvus collection (MILVUS_URI)."""
+
+    def embedder(self) -> Embedder:
+        return build_embedder(get_settings())
+
+    def store(self, embedder: Embedder) -> VectorStore:
+        name = collection_name(embedder.model, embedder.dimension)
+        store = VectorStore(get_settings().MILVUS_URI, name, embedder.dimension)
+        store.ensure_collection()
+        return store
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(resources={"database": DatabaseResource(), "kis": KisResource()})
+    return dg.Definitions(
+        resources={"database": DatabaseResource(), "kis": KisResource(), "embeddings": EmbeddingsResource()}
+    )
