@@ -23,8 +23,19 @@ from stock_insights.storage.db import bulk_upsert, make_engine, session_scope, u
 from stock_insights.storage.migrate import upgrade
 from stock_insights.storage.models import MinuteBar, Stock
 
-COLUMNS = ["code", "bar_time", "trading_date", "open", "high", "low", "close", "volume", "cum_trade_value",
-           "source", "fetched_at"]
+COLUMNS = [
+    "code",
+    "bar_time",
+    "trading_date",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "cum_trade_value",
+    "source",
+    "fetched_at",
+]
 
 
 def make_rows(n: int) -> list[dict]:
@@ -39,9 +50,21 @@ def make_rows(n: int) -> list[dict]:
                 return rows
             t = start + timedelta(minutes=i)
             price = 10_000 + (i % 500)
-            rows.append({"code": code, "bar_time": t, "trading_date": t.date(), "open": price, "high": price + 10,
-                         "low": price - 10, "close": price + 5, "volume": 100 + i % 7, "cum_trade_value": i * 1000,
-                         "source": "kis", "fetched_at": fetched})
+            rows.append(
+                {
+                    "code": code,
+                    "bar_time": t,
+                    "trading_date": t.date(),
+                    "open": price,
+                    "high": price + 10,
+                    "low": price - 10,
+                    "close": price + 5,
+                    "volume": 100 + i % 7,
+                    "cum_trade_value": i * 1000,
+                    "source": "kis",
+                    "fetched_at": fetched,
+                }
+            )
     return rows
 
 
@@ -65,9 +88,22 @@ def main() -> None:
         rows = make_rows(args.rows)
         now = datetime.now(UTC)
         with session_scope(engine) as session:
-            upsert(session, Stock.__table__, [
-                {"code": c, "name": c, "market": "KOSPI", "aliases": [], "active": True, "created_at": now,
-                 "updated_at": now} for c in sorted({r["code"] for r in rows})])
+            upsert(
+                session,
+                Stock.__table__,
+                [
+                    {
+                        "code": c,
+                        "name": c,
+                        "market": "KOSPI",
+                        "aliases": [],
+                        "active": True,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for c in sorted({r["code"] for r in rows})
+                ],
+            )
 
         def truncate() -> None:
             with session_scope(engine) as session:
@@ -77,8 +113,9 @@ def main() -> None:
         truncate()
         t0 = time.perf_counter()
         with psycopg.connect(libpq(url)) as conn, conn.cursor() as cur:
-            with cur.copy(sql.SQL("COPY minute_bars ({}) FROM STDIN").format(
-                    sql.SQL(", ").join(map(sql.Identifier, COLUMNS)))) as copy:
+            with cur.copy(
+                sql.SQL("COPY minute_bars ({}) FROM STDIN").format(sql.SQL(", ").join(map(sql.Identifier, COLUMNS)))
+            ) as copy:
                 for row in rows:
                     copy.write_row([row[c] for c in COLUMNS])
             conn.commit()
@@ -107,9 +144,11 @@ def main() -> None:
     n = len(rows)
     print(f"rows: {n:,} minute bars ({date.today().isoformat()})")
     print(f"{'path':<42}{'seconds':>9}{'rows/s':>12}{'vs COPY':>9}")
-    for label, seconds in (("plain COPY (baseline)", copy_s),
-                           ("bulk_upsert into an empty table", insert_s),
-                           ("bulk_upsert re-run (all rows conflict)", rerun_s)):
+    for label, seconds in (
+        ("plain COPY (baseline)", copy_s),
+        ("bulk_upsert into an empty table", insert_s),
+        ("bulk_upsert re-run (all rows conflict)", rerun_s),
+    ):
         print(f"{label:<42}{seconds:>9.2f}{n / seconds:>12,.0f}{seconds / copy_s:>8.2f}x")
 
 

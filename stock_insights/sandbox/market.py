@@ -34,17 +34,49 @@ The planted news relation (what a good pipeline should be able to find, and no m
     sure thing. Same-day tone carries nothing (a news item published on day t moves day t+1's
     close). The tone is defined for every session, also future ones: generators of news text must
     only use tones of sessions up to their own ``now``.
+
+One-minute bars (``minute_bars``)
+    Derived from the day's daily bar, deterministically from ``(seed, code, day)``, so that they add
+    up to it exactly: the first bar opens at the day's open, the closing auction prints the day's
+    close, the bars' highs and lows touch the day's high and low and never leave them, volumes sum
+    to the daily volume and trade values to the daily trade value. The path is a chain of Brownian
+    bridges in log price through four anchors (open, the day's low, the day's high, close at random
+    minutes), rounded to the day's tick grid. Bars are stamped with the minute they start
+    (``09:00`` … ``15:19``, 380 bars from a 09:00 open) and the 15:20–15:30 closing call auction is
+    **one** bar stamped with the close (``15:30``) — KRX has no trades between 15:20 and the close.
+    Opening times come from the calendar (10:00 on the first session of the year, and CSAT days as
+    far as ``exchange_calendars`` knows them). A bar is visible once complete: at ``stamp + 1 min``;
+    the auction bar at the close. Minutes without volume (only for very thin days) repeat the
+    previous price.
+
+Order book (``orderbook``)
+    Ten levels each side on the tick grid around the current price, never crossed, cut at the daily
+    price limits (empty levels are price 0); quantities deterministic per ``(seed, code, minute)``.
+
+Fundamentals (``financials``)
+    Yearly (December year ends) and quarterly statements from 1990, in 억원, anchored so that the
+    FY before ``history_start`` matches the profile's EPS and BPS. assets = liabilities + equity,
+    current + fixed = total hold exactly on the integers served. Quarterly income lines are
+    year-to-date cumulative, as KIS serves them. A period becomes visible 45 days after a quarter
+    end (Q1–Q3) and 90 days after a year end (annual report).
+
+Indices (``index_bars``)
+    0001 (KOSPI, "종합"), 1001 (KOSDAQ) and 2001 (KOSPI200) follow the market factor ``m[t]`` the
+    stocks share, with their own small noise: index returns correlate with the stocks'. Levels start
+    near the real 2020-01-02 closes; values have two decimals; volume is in thousands of shares and
+    trade value in millions of won, as KIS serves index bars.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import warnings
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -81,6 +113,39 @@ _GAP_SD = 0.006
 _WICK_SD = 0.008
 _VOLUME_SD = 0.5
 _SALT_TONE, _SALT_PRICE, _SALT_PROFILE, _SALT_MARKET = 1, 2, 3, 0x6D6B74
+_SALT_MINUTE, _SALT_BOOK, _SALT_FUNDAMENTALS, _SALT_INDEX = 4, 5, 6, 0x696478
+
+# --- intraday session shape --------------------------------------------------------------------
+CLOSING_AUCTION = timedelta(minutes=10)  # 15:20–15:30: orders only, one print at the close
+BOOK_OPENS_BEFORE_OPEN = timedelta(minutes=30)  # the opening call takes orders from 08:30
+AFTER_HOURS_END = time(18, 0)  # 시간외 단일가 ends; the book's last change of the day
+_MINUTE = timedelta(minutes=1)
+_NS_PER_MINUTE = 60_000_000_000
+_MINUTE_CACHE_SIZE = 256
+_WICK_SD_MINUTE = 0.0006
+
+# --- fundamentals ------------------------------------------------------------------------------
+FUNDAMENTALS_FIRST_YEAR = 1990
+QUARTER_REPORT_LAG = timedelta(days=45)
+ANNUAL_REPORT_LAG = timedelta(days=90)
+_TAX_RATE = 0.22
+
+# --- indices -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _IndexSpec:
+    name: str  # hts_kor_isnm as KIS sends it
+    base: float  # level before the first simulated session
+    beta: float  # loading on the shared market factor
+    idio: float  # daily sd of the index's own noise
+    volume: float  # typical daily volume, thousands of shares
+    value: float  # typical daily trade value, millions of won
+
+
+INDEX_SPECS: dict[str, _IndexSpec] = {
+    "0001": _IndexSpec("종합", 2175.17, 1.0, 0.002, 600_000, 9_000_000),
+    "1001": _IndexSpec("KOSDAQ", 674.02, 1.25, 0.004, 1_100_000, 7_000_000),
+    "2001": _IndexSpec("KOSPI200", 290.60, 1.03, 0.0015, 120_000, 5_500_000),
+}
 
 # Rough 2020-01 price levels of the known listings, so the sandbox looks familiar; the walk
 # then goes its own way.
@@ -217,6 +282,160 @@ class DailySeries:
         ]
 
 
+@dataclass(frozen=True, slots=True)
+class MinuteBar:
+    """One one-minute bar (see the module docstring for stamps and visibility)."""
+
+    day: date
+    time: datetime  # KST stamp (KIS stck_cntg_hour): the minute's start; the closing auction at the close
+    open: int
+    high: int
+    low: int
+    close: int
+    volume: int  # KIS cntg_vol
+    value: int  # trade value of this bar, KRW
+    cum_volume: int  # the day's volume up to and including this bar
+    cum_value: int  # the day's trade value up to and including this bar (KIS acml_tr_pbmn)
+
+
+SessionPhase = Literal["pre_open", "open", "closing_auction", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class IntradaySnapshot:
+    """A stock as of a moment: the session it belongs to and what has traded so far.
+
+    ``pre_open``: ``day`` is today's session and nothing has traded (price = previous close).
+    ``open``/``closing_auction``: ``day`` is today, figures cover the bars complete at ``at``.
+    ``closed``: ``day`` is the latest session that has closed; figures are the whole day.
+    """
+
+    code: str
+    at: datetime
+    day: date
+    phase: SessionPhase
+    price: int
+    prev_close: int
+    open: int | None  # None before the first trade
+    high: int | None
+    low: int | None
+    volume: int
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class OrderBookSnapshot:
+    """Ten-level book; level 1 first. A level price of 0 is an empty level (beyond the price limit)."""
+
+    code: str
+    at: datetime
+    day: date  # the session the book belongs to
+    phase: SessionPhase
+    accepted_at: time  # KIS aspr_acpt_hour
+    price: int
+    prev_close: int  # 기준가 (stck_sdpr)
+    open: int | None
+    high: int | None
+    low: int | None
+    asks: tuple[tuple[int, int], ...]  # (price, quantity), ascending
+    bids: tuple[tuple[int, int], ...]  # (price, quantity), descending
+    expected_price: int  # the call auction's (expected) price: opening call until 15:20, then closing
+    expected_volume: int
+    lower_limit: int
+    upper_limit: int
+    after_hours_ask: int
+    after_hours_bid: int
+
+
+@dataclass(frozen=True, slots=True)
+class FinancialPeriod:
+    """One statement period in 억원 (ratios in percent, per-share figures in won).
+
+    Quarterly income lines and per-share income figures are year-to-date cumulative; balance-sheet
+    lines are at the period end. Growth rates compare with the same period a year earlier and are
+    ``None`` without one.
+    """
+
+    period: str  # stac_yymm, the period end YYYYMM
+    period_end: date
+    quarter: int  # 1..4; yearly rows are the fourth quarter's year-end figures
+    available_from: date  # the first day the period may be served
+    revenue: int  # sale_account
+    cost_of_sales: int  # sale_cost
+    gross_profit: int  # sale_totl_prfi
+    operating_profit: int  # bsop_prti
+    pretax_profit: int  # op_prfi (경상이익)
+    net_income: int  # thtr_ntin
+    current_assets: int  # cras
+    fixed_assets: int  # fxas
+    total_assets: int  # total_aset
+    current_liabilities: int  # flow_lblt
+    fixed_liabilities: int  # fix_lblt
+    total_liabilities: int  # total_lblt
+    capital_stock: int  # cpfn
+    total_equity: int  # total_cptl
+    revenue_growth: float | None  # grs
+    operating_profit_growth: float | None  # bsop_prfi_inrt (0 when either side is a loss, as KIS)
+    net_income_growth: float | None  # ntin_inrt (same rule)
+    roe: float  # roe_val, annualised
+    eps: float
+    sps: float  # annualised sales per share
+    bps: float
+    reserve_ratio: float  # rsrv_rate, (equity - capital stock) / capital stock
+    debt_ratio: float  # lblt_rate, liabilities / equity
+
+
+@dataclass(frozen=True, slots=True)
+class IndexBar:
+    day: date
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int  # thousands of shares
+    value: int  # millions of won
+
+
+@dataclass(frozen=True)
+class _MinuteDay:
+    stamps_ns: np.ndarray  # int64 epoch ns of each bar's stamp
+    ready_ns: np.ndarray  # int64 epoch ns from which each bar is visible (non-decreasing)
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    value: np.ndarray
+    open_auction_volume: int
+    close_auction_volume: int
+
+
+@dataclass(frozen=True)
+class IndexSeries:
+    """Index bars as parallel numpy arrays (floats with two decimals; see ``IndexBar`` for units)."""
+
+    code: str
+    days: np.ndarray  # datetime64[D]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    value: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.days)
+
+    def to_bars(self) -> list[IndexBar]:
+        return [
+            IndexBar(d, o, h, lo, c, v, val)
+            for d, o, h, lo, c, v, val in zip(
+                _dates(self.days), self.open.tolist(), self.high.tolist(), self.low.tolist(),
+                self.close.tolist(), self.volume.tolist(), self.value.tolist(), strict=True,
+            )
+        ]
+
+
 @dataclass(frozen=True)
 class _Series:
     open: np.ndarray
@@ -265,12 +484,16 @@ class SimulatedMarket:
         self.seed = int(seed)
         self.history_start = history_start
         self._days: np.ndarray = sessions.values.astype("datetime64[D]")
+        self._opens_ns: np.ndarray = np.asarray(cal.opens.loc[sessions].array.asi8, dtype=np.int64)
         self._closes_ns: np.ndarray = np.asarray(cal.closes.loc[sessions].array.asi8, dtype=np.int64)
         self._new_regime: np.ndarray = self._days >= _to_datetime64(TICK_REFORM_DAY)
         self._market_noise = np.random.default_rng([self.seed, _SALT_MARKET]).standard_normal(len(self._days))
         self._cache: OrderedDict[str, _Series] = OrderedDict()
         self._profiles: dict[str, StockProfile] = {}
         self._cache_size = cache_size
+        self._minute_cache: OrderedDict[tuple[str, date], _MinuteDay] = OrderedDict()
+        self._fundamentals: dict[str, tuple[list[FinancialPeriod], list[FinancialPeriod]]] = {}
+        self._indices: dict[str, IndexSeries] = {}
         self._lock = threading.Lock()
 
     # --- calendar ------------------------------------------------------------------------------
@@ -292,6 +515,11 @@ class SimulatedMarket:
     def is_session(self, day: date) -> bool:
         i = int(np.searchsorted(self._days, _to_datetime64(day)))
         return i < len(self._days) and self._days[i] == _to_datetime64(day)
+
+    def session_open(self, day: date) -> datetime:
+        """The session's opening time in KST (09:00; 10:00 on the first session of a year)."""
+        i = self._session_index(day)
+        return datetime.fromtimestamp(self._opens_ns[i] / 1e9, tz=KST)
 
     def session_close(self, day: date) -> datetime:
         """The session's closing time in KST (15:30, later on CSAT days)."""
@@ -379,6 +607,173 @@ class SimulatedMarket:
         i = int(np.searchsorted(self._days, _to_datetime64(day)))
         return int(self._series(code).close[i - 1]) if i > 0 else self.profile(code).base_price
 
+    # --- intraday ------------------------------------------------------------------------------
+
+    def minute_bars(self, code: str, day: date, now: datetime | None = None) -> list[MinuteBar]:
+        """One-minute bars of session ``day`` complete at ``now`` (default: the real clock), oldest first.
+
+        Empty when ``day`` is not a session. Bars never depend on ``now`` other than through which
+        of them are visible, so later calls only ever append.
+        """
+        if not self.is_session(day):
+            return []
+        md = self._minute_day(code, day)
+        n = int(np.searchsorted(md.ready_ns, _now_ns(now), side="right"))
+        if n == 0:
+            return []
+        cum_volume = np.cumsum(md.volume[:n]).tolist()
+        cum_value = np.cumsum(md.value[:n]).tolist()
+        return [
+            MinuteBar(day, datetime.fromtimestamp(stamp // 1_000_000_000, tz=KST), o, h, lo, c, v, val, cv, cval)
+            for stamp, o, h, lo, c, v, val, cv, cval in zip(
+                md.stamps_ns[:n].tolist(), md.open[:n].tolist(), md.high[:n].tolist(), md.low[:n].tolist(),
+                md.close[:n].tolist(), md.volume[:n].tolist(), md.value[:n].tolist(), cum_volume, cum_value,
+                strict=True,
+            )
+        ]
+
+    def snapshot(self, code: str, at: datetime | None = None) -> IntradaySnapshot:
+        """Where ``code`` stands at ``at``: today's session so far, or the last closed session."""
+        at = _kst(at)
+        at_ns = _now_ns(at)
+        today = at.date()
+        s = self._series(code)
+        if self.is_session(today):
+            i = self._session_index(today)
+            prev_close = self.previous_close(code, today)
+            if at_ns < self._opens_ns[i]:
+                return IntradaySnapshot(code, at, today, "pre_open", prev_close, prev_close, None, None, None, 0, 0)
+            if at_ns < self._closes_ns[i]:
+                phase: SessionPhase = (
+                    "closing_auction" if at_ns >= self._closes_ns[i] - _ns(CLOSING_AUCTION) else "open"
+                )
+                day_open = int(s.open[i])
+                bars = self.minute_bars(code, today, at)
+                if not bars:
+                    # The opening call printed at the open; its minute bar is not complete yet.
+                    volume = self._minute_day(code, today).open_auction_volume
+                    return IntradaySnapshot(code, at, today, phase, day_open, prev_close, day_open, day_open,
+                                            day_open, volume, volume * day_open)
+                return IntradaySnapshot(
+                    code, at, today, phase, bars[-1].close, prev_close, day_open, max(b.high for b in bars),
+                    min(b.low for b in bars), bars[-1].cum_volume, bars[-1].cum_value,
+                )
+        last = self.last_closed_session(at)
+        if last is None:
+            base = self.profile(code).base_price
+            return IntradaySnapshot(code, at, self.first_session, "pre_open", base, base, None, None, None, 0, 0)
+        i = self._session_index(last)
+        return IntradaySnapshot(
+            code, at, last, "closed", int(s.close[i]), self.previous_close(code, last), int(s.open[i]),
+            int(s.high[i]), int(s.low[i]), int(s.volume[i]), int(s.value[i]),
+        )
+
+    def orderbook(self, code: str, at: datetime | None = None) -> OrderBookSnapshot:
+        """The ten-level book at ``at``; deterministic per ``(seed, code, minute)``.
+
+        From 08:30 on a session day the book is today's (centred on the expected open before 09:00);
+        after the close it stays at its closing state, stamped up to 18:00; before 08:30 it is the
+        previous session's closing book.
+        """
+        at = _kst(at)
+        snap = self.snapshot(code, at)
+        at_minute = at.replace(second=0, microsecond=0)
+        if snap.phase == "pre_open" and self.is_session(snap.day):
+            opens_at = self.session_open(snap.day)
+            previous = self.previous_session(snap.day)
+            if at < opens_at - BOOK_OPENS_BEFORE_OPEN and previous is not None:
+                snap = self.snapshot(code, self.session_close(previous))
+        day = snap.day
+        i = self._session_index(day)
+        s = self._series(code)
+        md = self._minute_day(code, day)
+        if snap.phase == "closed":
+            closed_at = self.session_close(day)
+            book_minute = closed_at
+            accepted = min(at_minute.time(), AFTER_HOURS_END) if at.date() == day else AFTER_HOURS_END
+            accepted = max(accepted, closed_at.time())
+        else:
+            book_minute = at_minute
+            accepted = at_minute.time()
+        rng = np.random.default_rng(
+            [self.seed, zlib.crc32(code.encode()), _SALT_BOOK, int(book_minute.timestamp()) // 60]
+        )
+        if snap.phase == "pre_open":
+            center, bid_at_center = int(s.open[i]), True  # orders gather around the expected open
+        elif snap.phase == "closed":
+            center, bid_at_center = snap.price, True  # as in the 2024-06-11 capture: best bid = close
+        else:
+            center, bid_at_center = snap.price, bool(rng.random() < 0.5)
+        market = self.profile(code).market
+        lower, upper = price_limits(snap.prev_close, day, market)
+        ask_prices, bid_prices = [], []
+        ask = center + tick_size(center, day, market) if bid_at_center else center
+        bid = center if bid_at_center else center - tick_size(center - 1, day, market)
+        for _ in range(10):
+            ask_prices.append(ask if lower <= ask <= upper else 0)
+            bid_prices.append(bid if lower <= bid <= upper and bid > 0 else 0)
+            ask += tick_size(ask, day, market)
+            bid -= tick_size(max(bid - 1, 1), day, market)
+        scale = max(1.0, float(s.volume[i]) / 400)
+        tilt = rng.normal(0, 0.4)
+        depth = 1 + 0.1 * np.arange(10)
+        ask_qty = np.maximum(1, np.round(scale * np.exp(tilt) * depth * rng.lognormal(0, 0.8, 10))).astype(int)
+        bid_qty = np.maximum(1, np.round(scale * np.exp(-tilt) * depth * rng.lognormal(0, 0.8, 10))).astype(int)
+        asks = tuple((p, int(q) if p else 0) for p, q in zip(ask_prices, ask_qty.tolist(), strict=True))
+        bids = tuple((p, int(q) if p else 0) for p, q in zip(bid_prices, bid_qty.tolist(), strict=True))
+        if snap.phase in ("pre_open", "open"):
+            expected = (int(s.open[i]), md.open_auction_volume)
+        else:
+            expected = (int(s.close[i]), md.close_auction_volume)
+        after_ask = after_bid = 0
+        if snap.phase == "closed":
+            after_ask, after_bid = (int(v) for v in np.round(scale * rng.lognormal(0, 1.0, 2)))
+        return OrderBookSnapshot(
+            code=code, at=at, day=day, phase=snap.phase, accepted_at=accepted, price=snap.price,
+            prev_close=snap.prev_close, open=snap.open, high=snap.high, low=snap.low, asks=asks, bids=bids,
+            expected_price=expected[0], expected_volume=expected[1], lower_limit=lower, upper_limit=upper,
+            after_hours_ask=after_ask, after_hours_bid=after_bid,
+        )
+
+    # --- fundamentals --------------------------------------------------------------------------
+
+    def financials(self, code: str, *, quarterly: bool = False, now: datetime | None = None) -> list[FinancialPeriod]:
+        """Statement periods of ``code`` published by ``now`` (default: the real clock), oldest first."""
+        with self._lock:
+            cached = self._fundamentals.get(code)
+        if cached is None:
+            cached = self._generate_fundamentals(code)
+            with self._lock:
+                self._fundamentals[code] = cached
+        today = _kst(now).date()
+        rows = cached[1] if quarterly else cached[0]
+        return [row for row in rows if row.available_from <= today]
+
+    # --- indices -------------------------------------------------------------------------------
+
+    def index_name(self, index_code: str) -> str:
+        """KIS's hts_kor_isnm of a simulated index; ValueError for codes not simulated."""
+        return self._index_spec(index_code).name
+
+    def index_arrays(self, index_code: str, start: date, end: date, *, now: datetime | None = None) -> IndexSeries:
+        """Index bars of sessions in [start, end] that have closed as of ``now``, oldest first."""
+        full = self._index_series(index_code)
+        i0, i1 = self._index_range(start, end)
+        i1 = max(i0, min(i1, int(np.searchsorted(self._closes_ns, _now_ns(now), side="right"))))
+        return IndexSeries(
+            code=index_code, days=self._days[i0:i1], open=full.open[i0:i1], high=full.high[i0:i1],
+            low=full.low[i0:i1], close=full.close[i0:i1], volume=full.volume[i0:i1], value=full.value[i0:i1],
+        )
+
+    def index_bars(self, index_code: str, start: date, end: date, *, now: datetime | None = None) -> list[IndexBar]:
+        """Like ``index_arrays`` but as a list of ``IndexBar``."""
+        return self.index_arrays(index_code, start, end, now=now).to_bars()
+
+    def previous_index_close(self, index_code: str, day: date) -> float:
+        """Index close of the session before ``day`` (the base level before the history)."""
+        i = int(np.searchsorted(self._days, _to_datetime64(day)))
+        return float(self._index_series(index_code).close[i - 1]) if i > 0 else self._index_spec(index_code).base
+
     # --- internals -----------------------------------------------------------------------------
 
     def _index_range(self, start: date, end: date) -> tuple[int, int]:
@@ -452,6 +847,268 @@ class SimulatedMarket:
             open=open_.astype(np.int32), high=high.astype(np.int32), low=low.astype(np.int32),
             close=close.astype(np.int32), volume=volume, value=value, tone=tone,
         )
+
+
+    def _minute_day(self, code: str, day: date) -> _MinuteDay:
+        key = (code, day)
+        with self._lock:
+            cached = self._minute_cache.get(key)
+            if cached is not None:
+                self._minute_cache.move_to_end(key)
+                return cached
+        md = self._generate_minutes(code, day)
+        with self._lock:
+            self._minute_cache[key] = md
+            while len(self._minute_cache) > _MINUTE_CACHE_SIZE:
+                self._minute_cache.popitem(last=False)
+        return md
+
+    def _generate_minutes(self, code: str, day: date) -> _MinuteDay:
+        i = self._session_index(day)
+        s = self._series(code)
+        o, h, lo, c = int(s.open[i]), int(s.high[i]), int(s.low[i]), int(s.close[i])
+        day_volume, day_value = int(s.volume[i]), int(s.value[i])
+        open_ns, close_ns = int(self._opens_ns[i]), int(self._closes_ns[i])
+        n = (close_ns - open_ns - _ns(CLOSING_AUCTION)) // _NS_PER_MINUTE  # continuous-trading bars
+        stamps = np.append(open_ns + np.arange(n, dtype=np.int64) * _NS_PER_MINUTE, close_ns)
+        ready = np.append(stamps[:n] + _NS_PER_MINUTE, close_ns)
+        rng = np.random.default_rng([self.seed, zlib.crc32(code.encode()), _SALT_MINUTE, day.toordinal()])
+        regime = np.array([day >= TICK_REFORM_DAY])
+        kosdaq = self.profile(code).market == "KOSDAQ"
+
+        # Path x[0..n]: x[t] is the price after minute t-1; x[0] is the open, x[n] the close.
+        t_low, t_high = (int(t) for t in rng.choice(np.arange(1, n), size=2, replace=False))
+        path = _anchored_path(rng, n, [(0, o), (t_low, lo), (t_high, h), (n, c)], h, lo)
+        path = np.clip(_round_nearest(path, regime, kosdaq), lo, h)
+
+        # Volumes: a U-shaped day, busier when the price moves; the opening call lands in the first
+        # minute and the closing call is its own bar. Bars that print an anchor always trade.
+        k = np.arange(n)
+        weight = (1 + 2.5 * np.exp(-k / 20) + 1.2 * np.exp(-(n - 1 - k) / 30)) * rng.lognormal(0, 0.5, n)
+        weight *= 1 + 30 * np.abs(np.diff(np.log(path)))
+        weight[0] *= 4
+        auction_share = rng.uniform(0.03, 0.08)
+        weights = np.append(weight / weight.sum() * (1 - auction_share), auction_share)
+        volume = _allocate(day_volume, weights, must=[0, t_low - 1, t_high - 1, n])
+
+        # A minute without trades keeps the last price.
+        traded = volume[:n] > 0
+        last_trade = np.maximum.accumulate(np.where(traded, k, -1))
+        close = np.where(last_trade >= 0, path[1:][np.maximum(last_trade, 0)], o).astype(np.float64)
+        open_ = np.concatenate(([float(o)], close[:-1]))
+        up, down = np.abs(rng.standard_normal((2, n)))
+        high = np.minimum(_round_up(np.maximum(open_, close) * np.exp(_WICK_SD_MINUTE * up), regime, kosdaq), h)
+        low = np.maximum(_round_down(np.minimum(open_, close) * np.exp(-_WICK_SD_MINUTE * down), regime, kosdaq), lo)
+        high = np.where(traded, high, close)
+        low = np.where(traded, low, close)
+
+        all_open = np.append(open_, c).astype(np.int64)
+        all_high = np.append(high, c).astype(np.int64)
+        all_low = np.append(low, c).astype(np.int64)
+        all_close = np.append(close, c).astype(np.int64)
+        typical = (all_high + all_low + 2 * all_close) / 4.0
+        raw_value = volume * typical
+        value = _allocate(day_value, raw_value / raw_value.sum()) if raw_value.sum() > 0 else np.zeros_like(volume)
+        open_auction = min(int(volume[0]), max(1, round(int(volume[0]) * rng.uniform(0.4, 0.8)))) if volume[0] else 0
+        return _MinuteDay(
+            stamps_ns=stamps, ready_ns=ready, open=all_open, high=all_high, low=all_low, close=all_close,
+            volume=volume, value=value, open_auction_volume=open_auction, close_auction_volume=int(volume[n]),
+        )
+
+    def _index_spec(self, index_code: str) -> _IndexSpec:
+        spec = INDEX_SPECS.get(index_code)
+        if spec is None:
+            raise ValueError(f"index {index_code!r} is not simulated; known: {sorted(INDEX_SPECS)}")
+        return spec
+
+    def _index_series(self, index_code: str) -> IndexSeries:
+        spec = self._index_spec(index_code)
+        with self._lock:
+            cached = self._indices.get(index_code)
+        if cached is not None:
+            return cached
+        n = len(self._days)
+        rng = np.random.default_rng([self.seed, _SALT_INDEX, zlib.crc32(index_code.encode())])
+        own, gap, up, down, vol_noise = rng.standard_normal((5, n))
+        r = MU + spec.beta * SIGMA_MARKET * self._market_noise + spec.idio * own
+        close = np.round(spec.base * np.exp(np.cumsum(r)), 2)
+        prev = np.concatenate(([spec.base], close[:-1]))
+        open_ = np.round(prev * np.exp(0.3 * r + 0.002 * gap), 2)
+        body_top, body_bottom = np.maximum(open_, close), np.minimum(open_, close)
+        high = np.maximum(np.round(body_top * np.exp(0.004 * np.abs(up)), 2), body_top)
+        low = np.minimum(np.round(body_bottom * np.exp(-0.004 * np.abs(down)), 2), body_bottom)
+        busy = np.exp(0.25 * vol_noise - 0.03) * (1 + 15 * np.abs(r))
+        volume = np.round(spec.volume * busy).astype(np.int64)
+        value = np.round(spec.value * busy * np.sqrt(close / spec.base)).astype(np.int64)
+        series = IndexSeries(index_code, self._days, open_, high, low, close, volume, value)
+        with self._lock:
+            self._indices[index_code] = series
+        return series
+
+    def _generate_fundamentals(self, code: str) -> tuple[list[FinancialPeriod], list[FinancialPeriod]]:
+        """All yearly and quarterly periods up to the calendar's last year (see the module docstring)."""
+        prof = self.profile(code)
+        rng = np.random.default_rng([self.seed, zlib.crc32(code.encode()), _SALT_FUNDAMENTALS])
+        years = list(range(FUNDAMENTALS_FIRST_YEAR, self.last_session.year + 1))
+        ny = len(years)
+        anchor = min(max(self.history_start.year - 1, years[0]), years[-1]) - years[0]
+        shares = prof.shares_outstanding
+        eok = 1e8
+
+        # Yearly figures, anchored on the profile's EPS (net income) and BPS (equity).
+        net_income_anchor = prof.eps * shares / eok
+        margin = rng.uniform(0.04, 0.14)
+        revenue_anchor = max(abs(net_income_anchor) / margin, 1.0)
+        log_revenue = np.cumsum(rng.normal(0.05, 0.10, ny))
+        revenue = revenue_anchor * np.exp(log_revenue - log_revenue[anchor])
+        margin_noise = _ar1(rng, ny, 0.7, 0.03)
+        net_margin = math.copysign(margin, net_income_anchor) + margin_noise - margin_noise[anchor]
+        net_income = net_margin * revenue
+        pretax = np.where(net_income > 0, net_income / (1 - _TAX_RATE), net_income)
+        operating = pretax - revenue * rng.normal(0, 0.01, ny)
+        gross_margin = np.clip(rng.uniform(0.15, 0.45) + rng.normal(0, 0.02, ny), 0.05, 0.9)
+        gross = np.minimum(np.maximum(revenue * gross_margin, operating + 0.03 * revenue), revenue)
+        equity_noise = _ar1(rng, ny, 0.8, 0.04)
+        equity_anchor = prof.bps * shares / eok
+        equity = equity_anchor * (revenue / revenue_anchor) ** 0.7 * np.exp(equity_noise - equity_noise[anchor])
+        debt_noise = _ar1(rng, ny, 0.8, 0.1)
+        debt_ratio = math.exp(rng.uniform(math.log(0.3), math.log(2.0))) * np.exp(debt_noise - debt_noise[anchor])
+        current_asset_share = rng.uniform(0.3, 0.6)
+        current_liability_share = rng.uniform(0.45, 0.8)
+
+        # Quarters: income splits across the year (year-to-date sums reach the yearly figure at Q4);
+        # the balance sheet moves geometrically from one year end to the next.
+        sales_split = np.clip(0.25 + rng.normal(0, 0.02, (ny, 4)), 0.1, None)
+        sales_split /= sales_split.sum(axis=1, keepdims=True)
+        profit_split = 0.25 + rng.normal(0, 0.08, (ny, 4))
+        profit_split /= profit_split.sum(axis=1, keepdims=True)
+        sales_ytd = np.cumsum(sales_split, axis=1)
+        profit_ytd = np.cumsum(profit_split, axis=1)
+        bs_noise = rng.normal(0, 0.01, (ny, 4, 2))
+        ca_noise = rng.normal(0, 0.03, (ny, 4, 2))
+        capital_stock = max(1, round(prof.par_value * shares / eok))
+
+        quarterly: list[FinancialPeriod] = []
+        by_key: dict[tuple[int, int], FinancialPeriod] = {}
+        for y, year in enumerate(years):
+            for q in range(1, 5):
+                frac = q / 4
+                prev_equity = equity[y - 1] if y else equity[y]
+                prev_debt = debt_ratio[y - 1] if y else debt_ratio[y]
+                if q == 4:
+                    eq, dr = equity[y], debt_ratio[y]
+                else:
+                    eq = prev_equity ** (1 - frac) * equity[y] ** frac * math.exp(bs_noise[y, q - 1, 0])
+                    dr = prev_debt ** (1 - frac) * debt_ratio[y] ** frac * math.exp(bs_noise[y, q - 1, 1])
+                total_equity = max(1, round(eq))
+                total_liabilities = max(0, round(eq * dr))
+                total_assets = total_equity + total_liabilities
+                ca_share = min(max(current_asset_share + ca_noise[y, q - 1, 0], 0.1), 0.9)
+                cl_share = min(max(current_liability_share + ca_noise[y, q - 1, 1], 0.1), 0.95)
+                current_assets = round(total_assets * ca_share)
+                current_liabilities = round(total_liabilities * cl_share)
+                rev = round(revenue[y] * sales_ytd[y, q - 1])
+                gp = round(gross[y] * sales_ytd[y, q - 1])
+                op = round(operating[y] * profit_ytd[y, q - 1])
+                pt = round(pretax[y] * profit_ytd[y, q - 1])
+                ni = round(net_income[y] * profit_ytd[y, q - 1])
+                last_year = by_key.get((year - 1, q))
+                last_year_end = by_key.get((year - 1, 4))
+                avg_equity = (total_equity + (last_year_end.total_equity if last_year_end else total_equity)) / 2
+                period_end = _month_end(year, 3 * q)
+                row = FinancialPeriod(
+                    period=f"{year}{3 * q:02d}", period_end=period_end, quarter=q,
+                    available_from=period_end + (ANNUAL_REPORT_LAG if q == 4 else QUARTER_REPORT_LAG),
+                    revenue=rev, cost_of_sales=rev - gp, gross_profit=gp, operating_profit=op, pretax_profit=pt,
+                    net_income=ni, current_assets=current_assets, fixed_assets=total_assets - current_assets,
+                    total_assets=total_assets, current_liabilities=current_liabilities,
+                    fixed_liabilities=total_liabilities - current_liabilities, total_liabilities=total_liabilities,
+                    capital_stock=capital_stock, total_equity=total_equity,
+                    revenue_growth=_growth(rev, last_year.revenue, both_positive=False) if last_year else None,
+                    operating_profit_growth=_growth(op, last_year.operating_profit) if last_year else None,
+                    net_income_growth=_growth(ni, last_year.net_income) if last_year else None,
+                    roe=round(ni * 4 / q / avg_equity * 100, 2),
+                    eps=round(ni * eok / shares), sps=round(rev * 4 / q * eok / shares),
+                    bps=round(total_equity * eok / shares),
+                    reserve_ratio=round((total_equity - capital_stock) / capital_stock * 100, 2),
+                    debt_ratio=round(total_liabilities / total_equity * 100, 2),
+                )
+                by_key[(year, q)] = row
+                quarterly.append(row)
+        yearly = [row for row in quarterly if row.quarter == 4]
+        return yearly, quarterly
+
+
+def _kst(moment: datetime | None) -> datetime:
+    if moment is None:
+        return datetime.now(KST)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=KST)  # a naive wall clock here means Korean time
+    return moment.astimezone(KST)
+
+
+def _ns(delta: timedelta) -> int:
+    return int(delta.total_seconds()) * 1_000_000_000
+
+
+def _month_end(year: int, month: int) -> date:
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    return following - timedelta(days=1)
+
+
+def _ar1(rng: np.random.Generator, n: int, phi: float, sd: float) -> np.ndarray:
+    shocks = rng.normal(0, sd, n)
+    out = np.empty(n)
+    level = 0.0
+    for i in range(n):
+        level = phi * level + shocks[i]
+        out[i] = level
+    return out
+
+
+def _growth(current: float, previous: float, *, both_positive: bool = True) -> float:
+    """Percent change; KIS shows 0 for profit growth when either year is a loss (적자지속/전환)."""
+    if both_positive and (current <= 0 or previous <= 0):
+        return 0.0
+    if previous == 0:
+        return 0.0
+    return round((current - previous) / abs(previous) * 100, 2)
+
+
+def _allocate(total: int, weights: np.ndarray, must: list[int] | None = None) -> np.ndarray:
+    """Split the integer ``total`` by ``weights`` exactly (largest remainder); ``must`` get at least 1."""
+    out = np.zeros(len(weights), dtype=np.int64)
+    for index in dict.fromkeys(must or []):  # unique, in order
+        if out.sum() < total:
+            out[index] += 1
+    rest = total - int(out.sum())
+    if rest <= 0:
+        return out
+    share = rest * weights / weights.sum()
+    floors = np.floor(share).astype(np.int64)
+    remainder = rest - int(floors.sum())
+    if remainder:
+        floors[np.argsort(-(share - floors), kind="stable")[:remainder]] += 1
+    return out + floors
+
+
+def _anchored_path(rng: np.random.Generator, n: int, anchors: list[tuple[int, int]], high: int,
+                   low: int) -> np.ndarray:
+    """A log-price path over 0..n through the (minute, price) anchors, Brownian bridges in between,
+    kept inside [low, high]."""
+    anchors = sorted(anchors)
+    sigma = max(math.log(high / low), 0.002) / math.sqrt(n) * 1.2
+    path = np.empty(n + 1)
+    for (t0, p0), (t1, p1) in itertools.pairwise(anchors):
+        steps = t1 - t0
+        if steps == 0:
+            path[t0] = p1
+            continue
+        walk = np.concatenate(([0.0], np.cumsum(rng.standard_normal(steps))))
+        frac = np.arange(steps + 1) / steps
+        bridge = walk - frac * walk[-1]
+        path[t0:t1 + 1] = np.exp(math.log(p0) + frac * (math.log(p1) - math.log(p0)) + sigma * bridge)
+    return np.clip(path, low, high)
 
 
 def kst_now() -> datetime:

@@ -28,8 +28,9 @@ def client(base_url: str, store=None, **kwargs) -> KisClient:  # type: ignore[no
 
 
 def fault(sandbox, kind: str, count: int = 1, **extra) -> None:  # type: ignore[no-untyped-def]
-    response = httpx.post(f"{sandbox.url}/_sandbox/faults",
-                          json={"path_contains": "/uapi/", "kind": kind, "count": count, **extra})
+    response = httpx.post(
+        f"{sandbox.url}/_sandbox/faults", json={"path_contains": "/uapi/", "kind": kind, "count": count, **extra}
+    )
     response.raise_for_status()
 
 
@@ -71,8 +72,10 @@ def test_expired_token_is_refreshed_once_and_the_call_retried(sandbox) -> None: 
 
 def test_throttled_token_issuance_waits_for_the_window(sandbox) -> None:  # type: ignore[no-untyped-def]
     # Another process took this minute's issuance; ours answers 403 EGW00133 and waits, then succeeds.
-    httpx.post(f"{sandbox.url}/oauth2/tokenP", json={"grant_type": "client_credentials", "appkey": SANDBOX_APP_KEY,
-                                                     "appsecret": SANDBOX_APP_SECRET}).raise_for_status()
+    httpx.post(
+        f"{sandbox.url}/oauth2/tokenP",
+        json={"grant_type": "client_credentials", "appkey": SANDBOX_APP_KEY, "appsecret": SANDBOX_APP_SECRET},
+    ).raise_for_status()
     waits: list[float] = []
 
     def sleep(seconds: float) -> None:
@@ -140,8 +143,11 @@ def test_kis_errors_carry_the_code_and_never_the_secret(sandbox) -> None:  # typ
     root.setLevel(logging.DEBUG)
     try:
         with client(sandbox.url) as kis, pytest.raises(KisError) as error:
-            kis.get("/uapi/domestic-stock/v1/quotations/inquire-daily-itemchartprice", "FHKST03010100",
-                    {"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": "005930"})  # dates missing
+            kis.get(
+                "/uapi/domestic-stock/v1/quotations/inquire-daily-itemchartprice",
+                "FHKST03010100",
+                {"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": "005930"},
+            )  # dates missing
     finally:
         root.removeHandler(capture)
         root.setLevel(old_level)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import time
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
 
 import numpy as np
 import pytest
@@ -13,6 +16,8 @@ from stock_insights.sandbox.market import (
     KST,
     PLANTED_CORRELATION,
     TICK_REFORM_DAY,
+    Bar,
+    OrderBookSnapshot,
     SimulatedMarket,
     price_limits,
     tick_size,
@@ -170,3 +175,203 @@ def test_fast_for_many_stocks() -> None:
     elapsed = time.perf_counter() - start
     assert total > 200 * 1_450
     assert elapsed < 1.0, elapsed
+
+
+# --- one-minute bars ---------------------------------------------------------------------------
+
+def _day_bar(market: SimulatedMarket, code: str, day: date) -> Bar:
+    return market.daily_bars(code, day, day, now=LATE)[0]
+
+
+@pytest.mark.parametrize("code", ["005930", "035720", "247540", *[f"{i:06d}" for i in range(400_000, 400_006)]])
+def test_minute_bars_add_up_to_the_daily_bar(market: SimulatedMarket, code: str) -> None:
+    listing = market.listing_market(code)
+    for day in [*market.sessions(date(2024, 6, 3), date(2024, 6, 14)), date(2022, 6, 2), date(2023, 1, 2)]:
+        bars = market.minute_bars(code, day, LATE)
+        daily = _day_bar(market, code, day)
+        assert bars[0].open == daily.open and bars[-1].close == daily.close
+        assert max(b.high for b in bars) == daily.high and min(b.low for b in bars) == daily.low
+        assert sum(b.volume for b in bars) == daily.volume == bars[-1].cum_volume
+        assert sum(b.value for b in bars) == daily.value == bars[-1].cum_value
+        for previous, bar in itertools.pairwise(bars):
+            assert bar.open == previous.close  # no gaps between minutes
+        for bar in bars:
+            assert bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high
+            for price in (bar.open, bar.high, bar.low, bar.close):
+                assert price % _reference_tick(price, day, listing) == 0, (code, day, bar)
+
+
+def test_minute_bar_stamps_follow_the_session(market: SimulatedMarket) -> None:
+    normal = market.minute_bars("005930", date(2024, 6, 11), LATE)
+    stamps = [b.time.strftime("%H%M") for b in normal]
+    # 09:00 … 15:19 continuous trading, then one closing-auction bar stamped with the close.
+    assert len(normal) == 381 and stamps[0] == "0900" and stamps[-2:] == ["1519", "1530"]
+    assert all(b.time.tzinfo is not None and b.time.utcoffset() == timedelta(hours=9) for b in normal)
+    auction = normal[-1]
+    assert auction.open == auction.high == auction.low == auction.close
+    late_open = market.minute_bars("005930", date(2024, 1, 2), LATE)  # first session of the year: 10:00
+    assert len(late_open) == 321 and late_open[0].time.strftime("%H%M") == "1000"
+    csat = market.minute_bars("005930", date(2020, 12, 3), LATE)  # CSAT day: 10:00–16:30
+    assert len(csat) == 381 and [csat[0].time.strftime("%H%M"), csat[-1].time.strftime("%H%M")] == ["1000", "1630"]
+    assert market.session_open(date(2024, 6, 11)) == datetime(2024, 6, 11, 9, tzinfo=KST)
+    assert market.minute_bars("005930", date(2024, 6, 9), LATE) == []  # a Sunday
+
+
+def test_minute_bars_appear_as_they_complete(market: SimulatedMarket) -> None:
+    day = date(2024, 6, 11)
+    full = market.minute_bars("005930", day, LATE)
+    assert market.minute_bars("005930", day, datetime(2024, 6, 11, 9, 0, 59, tzinfo=KST)) == []
+    at_10 = market.minute_bars("005930", day, datetime(2024, 6, 11, 10, 0, 30, tzinfo=KST))
+    assert at_10[-1].time == datetime(2024, 6, 11, 9, 59, tzinfo=KST) and at_10 == full[:len(at_10)]
+    in_auction = market.minute_bars("005930", day, datetime(2024, 6, 11, 15, 29, 59, tzinfo=KST))
+    assert in_auction == full[:-1]
+    assert market.minute_bars("005930", day, datetime(2024, 6, 11, 15, 30, tzinfo=KST)) == full
+    assert SimulatedMarket(seed=7).minute_bars("005930", day, LATE) == full
+    assert SimulatedMarket(seed=8).minute_bars("005930", day, LATE) != full
+
+
+def test_thin_days_keep_the_price_in_minutes_without_trades(market: SimulatedMarket) -> None:
+    # Found by search: daily volume 370 < 381 bars.
+    code, day = "786624", date(2024, 6, 10)
+    bars = market.minute_bars(code, day, LATE)
+    daily = _day_bar(market, code, day)
+    quiet = [b for b in bars if b.volume == 0]
+    assert daily.volume == 370 and quiet
+    assert all(b.open == b.high == b.low == b.close and b.value == 0 for b in quiet)
+    assert max(b.high for b in bars) == daily.high and min(b.low for b in bars) == daily.low
+    assert sum(b.volume for b in bars) == daily.volume and bars[-1].close == daily.close
+
+
+def test_snapshot_phases(market: SimulatedMarket) -> None:
+    day = date(2024, 6, 11)
+    daily = _day_bar(market, "005930", day)
+    prev_close = market.previous_close("005930", day)
+    pre = market.snapshot("005930", datetime(2024, 6, 11, 8, 0, tzinfo=KST))
+    assert (pre.phase, pre.day, pre.price, pre.volume, pre.open) == ("pre_open", day, prev_close, 0, None)
+    mid = market.snapshot("005930", datetime(2024, 6, 11, 11, 3, 20, tzinfo=KST))
+    bars = market.minute_bars("005930", day, datetime(2024, 6, 11, 11, 3, 20, tzinfo=KST))
+    assert mid.phase == "open" and mid.price == bars[-1].close and mid.volume == bars[-1].cum_volume
+    assert mid.open == daily.open and daily.low <= mid.low <= mid.high <= daily.high
+    assert market.snapshot("005930", datetime(2024, 6, 11, 15, 25, tzinfo=KST)).phase == "closing_auction"
+    after = market.snapshot("005930", datetime(2024, 6, 11, 17, 0, tzinfo=KST))
+    assert (after.phase, after.price, after.volume, after.value) == ("closed", daily.close, daily.volume, daily.value)
+    weekend = market.snapshot("005930", datetime(2024, 6, 9, 12, 0, tzinfo=KST))
+    assert (weekend.phase, weekend.day) == ("closed", date(2024, 6, 7))
+
+
+# --- order book --------------------------------------------------------------------------------
+
+def _assert_sane_book(book: OrderBookSnapshot, listing: str) -> None:
+    asks = [p for p, _ in book.asks if p]
+    bids = [p for p, _ in book.bids if p]
+    assert asks == sorted(asks) and bids == sorted(bids, reverse=True) and asks[0] > bids[0]
+    assert book.lower_limit <= bids[-1] and asks[-1] <= book.upper_limit
+    assert all(q > 0 for p, q in (*book.asks, *book.bids) if p)
+    # Neighbouring levels are one tick apart: nothing skipped, nothing off the grid.
+    for lower, upper in itertools.pairwise(sorted(asks + bids)):
+        assert upper - lower == _reference_tick(lower, book.day, listing)
+    assert bids[0] <= book.price <= asks[0] or book.phase == "pre_open"
+
+
+def test_orderbook_is_on_the_grid_and_not_crossed(market: SimulatedMarket) -> None:
+    for code in ("005930", "035720", "011200"):
+        listing = market.listing_market(code)
+        for minute in range(0, 24 * 60, 17):
+            at = datetime(2024, 6, 11, tzinfo=KST) + timedelta(minutes=minute)
+            _assert_sane_book(market.orderbook(code, at), listing)
+
+
+def test_orderbook_phases_and_determinism(market: SimulatedMarket) -> None:
+    day = date(2024, 6, 11)
+    daily = _day_bar(market, "005930", day)
+    book = market.orderbook("005930", datetime(2024, 6, 11, 11, 3, 20, tzinfo=KST))
+    assert book == replace(market.orderbook("005930", datetime(2024, 6, 11, 11, 3, 55, tzinfo=KST)),
+                           at=book.at)  # the same minute: the same book
+    assert book.asks != market.orderbook("005930", datetime(2024, 6, 11, 11, 4, tzinfo=KST)).asks
+    assert book.accepted_at == clock_time(11, 3) and book.expected_price == daily.open
+    after = market.orderbook("005930", datetime(2024, 6, 11, 16, 0, tzinfo=KST))
+    # As in the 2024-06-11 capture: best bid at the close, stamped 160000, the closing call's price.
+    assert after.phase == "closed" and after.bids[0][0] == daily.close and after.accepted_at == clock_time(16, 0)
+    assert after.expected_price == daily.close
+    assert after.expected_volume == market.minute_bars("005930", day, LATE)[-1].volume
+    late = market.orderbook("005930", datetime(2024, 6, 11, 21, 0, tzinfo=KST))
+    assert late.accepted_at == clock_time(18, 0) and late.asks == after.asks  # frozen after the close
+    pre = market.orderbook("005930", datetime(2024, 6, 11, 8, 45, tzinfo=KST))
+    assert pre.phase == "pre_open" and pre.day == day and pre.bids[0][0] == daily.open
+    early = market.orderbook("005930", datetime(2024, 6, 11, 8, 0, tzinfo=KST))
+    assert early.day == date(2024, 6, 10) and early.phase == "closed" and early.accepted_at == clock_time(18, 0)
+
+
+# --- fundamentals ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("code", ["005930", "000660", "123456", "900101"])
+def test_financial_statements_balance(market: SimulatedMarket, code: str) -> None:
+    quarterly = market.financials(code, quarterly=True, now=datetime(2024, 6, 11, tzinfo=KST))
+    yearly = market.financials(code, now=datetime(2024, 6, 11, tzinfo=KST))
+    assert [p.period for p in yearly] == [f"{y}12" for y in range(1990, 2024)]
+    assert quarterly[0].period == "199003" and quarterly[-1].period == "202403"
+    assert yearly == [p for p in quarterly if p.quarter == 4]
+    prof = market.profile(code)
+    for p in quarterly:
+        assert p.total_assets == p.total_liabilities + p.total_equity == p.current_assets + p.fixed_assets
+        assert p.total_liabilities == p.current_liabilities + p.fixed_liabilities
+        assert p.revenue == p.cost_of_sales + p.gross_profit and p.revenue > 0 and p.total_equity > 0
+        assert min(p.current_assets, p.fixed_assets, p.current_liabilities, p.fixed_liabilities) >= 0
+        assert p.capital_stock == max(1, round(prof.par_value * prof.shares_outstanding / 1e8))
+        assert p.debt_ratio == pytest.approx(p.total_liabilities / p.total_equity * 100, abs=0.01)
+    by_period = {p.period: p for p in quarterly}
+    for year in range(1991, 2024):
+        revenues = [by_period[f"{year}{m:02d}"].revenue for m in (3, 6, 9, 12)]
+        assert revenues == sorted(revenues)  # year-to-date sums
+        this, last = by_period[f"{year}12"], by_period[f"{year - 1}12"]
+        assert this.revenue_growth == pytest.approx((this.revenue - last.revenue) / last.revenue * 100, abs=0.01)
+        if min(this.operating_profit, last.operating_profit) <= 0:
+            assert this.operating_profit_growth == 0.0
+    # Anchored on the quote's profile: the FY before the history has the profile's EPS and BPS.
+    fy2019 = by_period["201912"]
+    assert fy2019.eps == pytest.approx(prof.eps, rel=0.01, abs=2)
+    assert fy2019.bps == pytest.approx(prof.bps, rel=0.01, abs=2)
+
+
+def test_financial_periods_appear_when_published(market: SimulatedMarket) -> None:
+    def periods(now: datetime, quarterly: bool = True) -> list[str]:
+        return [p.period for p in market.financials("005930", quarterly=quarterly, now=now)]
+
+    assert periods(datetime(2024, 5, 14, tzinfo=KST))[-1] == "202312"
+    assert periods(datetime(2024, 5, 15, tzinfo=KST))[-1] == "202403"  # Q1 + 45 days
+    assert periods(datetime(2024, 3, 29, tzinfo=KST), quarterly=False)[-1] == "202212"
+    assert periods(datetime(2024, 3, 30, tzinfo=KST), quarterly=False)[-1] == "202312"  # FY + 90 days
+    assert SimulatedMarket(seed=7).financials("005930", now=LATE) == market.financials("005930", now=LATE)
+
+
+# --- indices -----------------------------------------------------------------------------------
+
+def test_index_levels_and_shape(market: SimulatedMarket) -> None:
+    kospi = market.index_bars("0001", date(2020, 1, 1), date(2025, 12, 31), now=LATE)
+    kosdaq = market.index_bars("1001", date(2020, 1, 1), date(2025, 12, 31), now=LATE)
+    assert [b.day for b in kospi] == market.sessions(date(2020, 1, 1), date(2025, 12, 31))
+    assert min(b.close for b in kospi) > 1_200 and max(b.close for b in kospi) < 4_500
+    assert min(b.close for b in kosdaq) > 300 and max(b.close for b in kosdaq) < 1_600
+    assert market.index_name("0001") == "종합" and market.index_name("1001") == "KOSDAQ"
+    for bar in kospi + kosdaq:
+        assert bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high
+        assert all(round(v, 2) == v for v in (bar.open, bar.high, bar.low, bar.close))
+        assert bar.volume > 0 and bar.value > 0
+    with pytest.raises(ValueError):
+        market.index_bars("0002", date(2024, 1, 1), date(2024, 1, 31), now=LATE)
+
+
+def test_index_returns_follow_the_stocks_market_factor(market: SimulatedMarket) -> None:
+    kospi = market.index_arrays("0001", date(2020, 1, 1), date(2025, 12, 31), now=LATE)
+    kosdaq = market.index_arrays("1001", date(2020, 1, 1), date(2025, 12, 31), now=LATE)
+    index_r = np.diff(np.log(kospi.close))
+    stock_r = []
+    for code in [f"{i:06d}" for i in range(500_000, 500_060)]:
+        s = market.daily_arrays(code, date(2020, 1, 1), date(2025, 12, 31), now=LATE)
+        stock_r.append(np.diff(np.log(s.close.astype(np.float64))))
+    average = np.mean(stock_r, axis=0)
+    assert np.corrcoef(index_r, average)[0, 1] > 0.8
+    single = np.mean([np.corrcoef(index_r, r)[0, 1] for r in stock_r])
+    assert 0.3 < single < 0.65, single  # SIGMA_MARKET / SIGMA = 0.5 of each stock's noise is the market
+    assert np.corrcoef(index_r, np.diff(np.log(kosdaq.close)))[0, 1] > 0.85
+    assert 0.007 < index_r.std() < 0.013

@@ -52,6 +52,7 @@ TR_DAILY_CHART = "FHKST03010100"
 DAILY_CHART_PAGE = 100
 INDEX_CHART_PATH = f"{QUOTATIONS}/inquire-daily-indexchartprice"
 TR_INDEX_CHART = "FHKUP03500100"
+INDEX_CHART_PAGE = 50
 MINUTE_CHART_PATH = f"{QUOTATIONS}/inquire-time-itemchartprice"
 TR_MINUTE_CHART = "FHKST03010200"
 MINUTE_CHART_PAGE = 30
@@ -155,6 +156,8 @@ class KisClient:
         self._token_lock = threading.Lock()
         self._token: CachedToken | None = None
         self.fingerprint = self.key_fingerprint(self.base_url, app_key)
+        # A guard against an upstream whose tr_cont or cursor never ends.
+        self.max_pages = MAX_PAGES
         self.stats = {"requests": 0, "rate_limited": 0, "token_issued": 0, "retries": 0}
 
     @staticmethod
@@ -342,14 +345,18 @@ class KisClient:
         start: date,
         end: date,
         parse: Callable[[dict[str, Any]], Any],
+        page_size: int,
     ) -> tuple[dict[str, Any], list[Any]]:
-        """Walk a 100-row period chart back from ``end`` by moving FID_INPUT_DATE_2 before the oldest row."""
+        """Walk a period chart back from ``end`` by moving FID_INPUT_DATE_2 before the oldest row.
+
+        A short page (fewer than ``page_size`` rows: 100 for stocks, 50 for indices) is the last one.
+        """
         if start > end:
             raise ValueError(f"start {start} is after end {end}")
         rows: dict[date, Any] = {}
         output1: dict[str, Any] = {}
         cursor = end
-        for _ in range(MAX_PAGES):
+        for _ in range(self.max_pages):
             if cursor < start:
                 break
             page_params = {
@@ -369,7 +376,7 @@ class KisClient:
                 if start <= row.trading_date <= end:
                     rows[row.trading_date] = row
             oldest = min(row.trading_date for row in page)
-            if len(page) < DAILY_CHART_PAGE or oldest <= start:
+            if len(page) < page_size or oldest <= start:
                 break
             cursor = oldest - timedelta(days=1)
         return output1, [rows[d] for d in sorted(rows)]
@@ -380,7 +387,14 @@ class KisClient:
         # For this TR 0 means adjusted (수정주가) and 1 raw (원주가).
         params = {"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": code, "FID_ORG_ADJ_PRC": "0" if adjusted else "1"}
         output1, bars = self._period_chart(
-            f"daily chart for {code}", DAILY_CHART_PATH, TR_DAILY_CHART, params, start, end, DailyBarRow.from_wire
+            f"daily chart for {code}",
+            DAILY_CHART_PATH,
+            TR_DAILY_CHART,
+            params,
+            start,
+            end,
+            DailyBarRow.from_wire,
+            DAILY_CHART_PAGE,
         )
         name = str(output1.get("hts_kor_isnm") or "").strip() or None
         return DailyChart(code=code, name=name, adjusted=adjusted, bars=bars)
@@ -391,7 +405,14 @@ class KisClient:
             raise ValueError(f"index code must be 4 digits (0001 KOSPI, 1001 KOSDAQ), got {index_code!r}")
         params = {"FID_COND_MRKT_DIV_CODE": "U", "FID_INPUT_ISCD": index_code}
         _, bars = self._period_chart(
-            f"index chart for {index_code}", INDEX_CHART_PATH, TR_INDEX_CHART, params, start, end, IndexBarRow.from_wire
+            f"index chart for {index_code}",
+            INDEX_CHART_PATH,
+            TR_INDEX_CHART,
+            params,
+            start,
+            end,
+            IndexBarRow.from_wire,
+            INDEX_CHART_PAGE,
         )
         return bars
 
@@ -401,7 +422,7 @@ class KisClient:
         """Walk a minute chart back from ``until`` to ``since`` (inclusive) by moving FID_INPUT_HOUR_1."""
         bars: dict[datetime, MinuteBarRow] = {}
         cursor = until
-        for _ in range(MAX_PAGES):
+        for _ in range(self.max_pages):
             payload, _ = self.get(path, tr_id, {**params, "FID_INPUT_HOUR_1": cursor.strftime("%H%M%S")})
             page = parse_rows(payload.get("output2"), MinuteBarRow.from_wire, what)
             if not page:
@@ -479,7 +500,7 @@ class KisClient:
         params = {"FID_DIV_CLS_CODE": "1" if quarterly else "0", "fid_cond_mrkt_div_code": "J", "fid_input_iscd": code}
         rows: list[FinancialRow] = []
         tr_cont = ""
-        for _ in range(MAX_PAGES):
+        for _ in range(self.max_pages):
             payload, more = self.get(path, tr_id, params, tr_cont=tr_cont)
             output = payload.get("output")
             if isinstance(output, dict):  # some answers carry a single object, not a list
@@ -496,6 +517,8 @@ class KisClient:
                 break
             tr_cont = "N"
         else:
-            raise SourceDataError(SOURCE, f"{statement} statement for {code}: more than {MAX_PAGES} pages")
+            raise SourceDataError(
+                SOURCE, f"{statement} statement for {code}: more than {self.max_pages} pages (tr_cont never ended)"
+            )
         unique = {row.period: row for row in rows}
         return [unique[p] for p in sorted(unique, reverse=True)]

@@ -249,6 +249,13 @@ FINANCIAL_FIELDS: dict[Statement, dict[str, bool]] = {
 }
 
 
+# KIS fills these statement lines with the literal "99.99" when it has no figure (official examples).
+NOT_PROVIDED = "99.99"
+SENTINEL_FIELDS = frozenset(
+    {"cfp_surp", "prfi_surp", "depr_cost", "sell_mang", "bsop_non_ernn", "bsop_non_expn", "spec_prfi", "spec_loss"}
+)
+
+
 class FinancialRow(BaseModel):
     """One period of one statement; ``values`` in won (amounts) or as published (ratios)."""
 
@@ -266,7 +273,8 @@ class FinancialRow(BaseModel):
         values: dict[str, float | None] = {}
         for key, is_amount in FINANCIAL_FIELDS[statement].items():
             raw = row.get(key)
-            if raw is None or str(raw).strip() in ("", "-"):
+            text = "" if raw is None else str(raw).strip()
+            if text in ("", "-") or (key in SENTINEL_FIELDS and text == NOT_PROVIDED):
                 values[key] = None
                 continue
             value = number(raw, key)
