@@ -222,10 +222,11 @@ class KisClient:
                 return self._parse_token(payload)
             code = str(payload.get("error_code") or payload.get("msg_cd") or "")
             if code == TOKEN_THROTTLED:
-                # Another process issued one within the minute: it is in the shared store by now.
-                stored = self._tokens.load("kis", self.fingerprint)
-                if self._usable(stored) and stored != self._token:
-                    return stored  # type: ignore[return-value]
+                # Another process issued one within the minute: it lands in the shared store as soon as
+                # that process has its answer, usually within moments of ours.
+                shared = self._await_shared_token()
+                if shared is not None:
+                    return shared
                 if attempt == self._max_attempts:
                     raise KisError(
                         SOURCE,
@@ -243,6 +244,14 @@ class KisClient:
                 status=response.status_code,
             )
         raise AssertionError("unreachable")
+
+    def _await_shared_token(self, seconds: float = 5.0, step: float = 0.25) -> CachedToken | None:
+        for _ in range(int(seconds / step) + 1):
+            stored = self._tokens.load("kis", self.fingerprint)
+            if self._usable(stored) and stored != self._token:
+                return stored
+            self._sleep(step)
+        return None
 
     def _parse_token(self, payload: dict[str, Any]) -> CachedToken:
         now = self._clock()
