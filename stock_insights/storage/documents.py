@@ -148,3 +148,70 @@ def register(session: Session, collection: str, entries: Sequence[tuple[Document
         for d, milvus_id, tokens in entries
     ]
     return bulk_upsert(session, EmbeddingRecord.__table__, rows)
+
+
+def documents_for_stock(
+    session: Session, code: str, *, before: datetime, since: datetime, limit: int = 50
+) -> list[dict]:
+    """News linked to ``code`` and its filings first seen in [since, before), newest first (point-in-time)."""
+    rows: list[dict] = []
+    articles = session.execute(
+        select(NewsArticle)
+        .join(NewsStockLink, NewsStockLink.article_id == NewsArticle.id)
+        .where(NewsStockLink.code == code, NewsArticle.first_seen_at < before, NewsArticle.first_seen_at >= since)
+        .order_by(NewsArticle.first_seen_at.desc())
+        .limit(limit)
+    ).scalars()
+    for a in articles:
+        rows.append(
+            {
+                "doc_type": "news",
+                "doc_id": str(a.id),
+                "title": a.title,
+                "text": (a.summary or a.body or "")[:MAX_CHARS],
+                "source": "news",
+                "published_at": a.published_at,
+                "first_seen_at": a.first_seen_at,
+            }
+        )
+    filings = session.execute(
+        select(Disclosure)
+        .where(Disclosure.code == code, Disclosure.first_seen_at < before, Disclosure.first_seen_at >= since)
+        .order_by(Disclosure.first_seen_at.desc())
+        .limit(limit)
+    ).scalars()
+    for d in filings:
+        published = datetime.combine(d.receipt_date, datetime.min.time(), tzinfo=d.first_seen_at.tzinfo)
+        rows.append(
+            {
+                "doc_type": "disclosure",
+                "doc_id": d.rcept_no,
+                "title": f"{d.corp_name} {d.report_name}",
+                "text": "",
+                "source": "dart",
+                "published_at": min(published, d.first_seen_at),
+                "first_seen_at": d.first_seen_at,
+            }
+        )
+    rows.sort(key=lambda r: r["first_seen_at"], reverse=True)
+    return rows[:limit]
+
+
+def first_seen_of(session: Session, cited: Sequence[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
+    """The stored first_seen_at of cited (doc_type, doc_id) pairs: what the point-in-time check compares."""
+    out: dict[tuple[str, str], datetime] = {}
+    news_ids = [int(i) for t, i in cited if t == "news" and i.isdigit()]
+    filing_ids = [i for t, i in cited if t == "disclosure"]
+    for chunk in range(0, len(news_ids), 500):
+        for article_id, seen in session.execute(
+            select(NewsArticle.id, NewsArticle.first_seen_at).where(NewsArticle.id.in_(news_ids[chunk : chunk + 500]))
+        ):
+            out[("news", str(article_id))] = seen
+    for chunk in range(0, len(filing_ids), 500):
+        for rcept_no, seen in session.execute(
+            select(Disclosure.rcept_no, Disclosure.first_seen_at).where(
+                Disclosure.rcept_no.in_(filing_ids[chunk : chunk + 500])
+            )
+        ):
+            out[("disclosure", rcept_no)] = seen
+    return out

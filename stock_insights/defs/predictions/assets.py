@@ -1,6 +1,6 @@
 """``predictions/daily``: every active model's forecast for every tracked stock and trading day."""
 
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import datetime, time, timedelta
 
 import dagster as dg
@@ -10,27 +10,36 @@ from stock_insights.calendar import KST
 from stock_insights.defs.metadata import definition_metadata, run_metadata
 from stock_insights.defs.partitions import partition_days, previous_trading_day, trading_days
 from stock_insights.defs.resources import DatabaseResource
-from stock_insights.predictors.base import PredictionInput, PriceBar
+from stock_insights.predictors.base import DocumentInput, PredictionInput, PriceBar
 from stock_insights.predictors.registry import baseline_predictors
 from stock_insights.storage.db import session_scope
-from stock_insights.storage.forecasts import upsert_predictions
+from stock_insights.storage.documents import documents_for_stock, first_seen_of
+from stock_insights.storage.forecasts import predictions_for_target, upsert_predictions
 from stock_insights.storage.market_data import active_stocks, closes_by_code
 
 # Forecasts are made before the open; the cutoff is fixed per day so that re-runs are identical.
 CUTOFF = time(8, 0)
 LOOKBACK_CALENDAR_DAYS = 60
+# News older than this before the cutoff is not read (the news-tone model looks at 36 hours).
+DOCUMENT_WINDOW = timedelta(days=3)
+POINT_IN_TIME_CHECK = "inputs_first_seen_before_cutoff"
 
 
 class PredictionConfig(dg.Config):
     models: list[str] = Field(default_factory=list, description="Models to run; empty means every active model.")
 
 
+def cutoff_for(day) -> datetime:  # type: ignore[no-untyped-def]
+    return datetime.combine(day, CUTOFF, tzinfo=KST)
+
+
 @dg.asset(
     key=["predictions", "daily"],
     group_name="predictions",
     kinds={"python", "sql"},
-    description="Forecasts for each tracked stock and trading day (horizon 1 session), made at 08:00 KST from "
-    "what was known then: closes up to the previous session. One row per model, stock, day and cutoff.",
+    description="Forecasts for each tracked stock and trading day (horizon 1 session), made at 08:00 KST from what "
+    "was known then: closes up to the previous session and documents first seen before the cutoff. One row per "
+    "model, stock, day and cutoff; a later cutoff (a filing during the day) is a new version.",
     partitions_def=trading_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[
@@ -38,6 +47,13 @@ class PredictionConfig(dg.Config):
         dg.AssetKey(["universe", "stocks"]),
     ],
     metadata=definition_metadata(table="predictions", models=list(baseline_predictors())),
+    check_specs=[
+        dg.AssetCheckSpec(
+            POINT_IN_TIME_CHECK,
+            asset=["predictions", "daily"],
+            description="No prediction of the run's days cites a document first seen at or after its cutoff.",
+        )
+    ],
 )
 def daily_predictions(
     context: dg.AssetExecutionContext, config: PredictionConfig, database: DatabaseResource
@@ -50,23 +66,33 @@ def daily_predictions(
     days = partition_days(context)
 
     with session_scope(database.engine) as session:
-        codes = [s.code for s in active_stocks(session)]
-        closes = closes_by_code(session, codes, min(days) - timedelta(days=LOOKBACK_CALENDAR_DAYS), max(days))
+        stocks = {s.code: s.name for s in active_stocks(session)}
+        closes = closes_by_code(session, list(stocks), min(days) - timedelta(days=LOOKBACK_CALENDAR_DAYS), max(days))
+        documents = {
+            (day, code): documents_for_stock(
+                session, code, before=cutoff_for(day), since=cutoff_for(day) - DOCUMENT_WINDOW
+            )
+            for day in days
+            for code in stocks
+        }
 
     rows, skipped = [], Counter()
     for day in days:
-        as_of = datetime.combine(day, CUTOFF, tzinfo=KST)
-        for code in codes:
+        as_of = cutoff_for(day)
+        for code, name in stocks.items():
             history = [PriceBar(trading_date=d, close=c) for d, c in sorted(closes[code].items()) if d < day]
-            data = PredictionInput(code=code, target_date=day, horizon=1, as_of=as_of, prices=history)
-            for name, model in models.items():
+            docs = [DocumentInput(**d) for d in documents[(day, code)]]
+            data = PredictionInput(
+                code=code, name=name, target_date=day, horizon=1, as_of=as_of, prices=history, documents=docs
+            )
+            for model_name, model in models.items():
                 output = model.predict(data)
                 if output is None:
-                    skipped[name] += 1
+                    skipped[model_name] += 1
                     continue
                 rows.append(
                     {
-                        "model": name,
+                        "model": model_name,
                         "code": code,
                         "target_date": day,
                         "horizon": 1,
@@ -76,14 +102,20 @@ def daily_predictions(
                         "expected_return": output.expected_return,
                         "rationale": output.rationale.model_dump(),
                         "cited_inputs": output.cited_inputs,
-                        "prompt_version": None,
+                        "prompt_version": output.prompt_version,
+                        "prompt_tokens": output.usage.prompt_tokens,
+                        "completion_tokens": output.usage.completion_tokens,
+                        "cached_tokens": output.usage.cached_tokens,
+                        "cost_usd": output.usage.cost_usd,
+                        "replay": output.usage.replay,
                     }
                 )
     with session_scope(database.engine) as session:
         upsert_predictions(session, rows)
+        leaks = cited_after_cutoff(session, days)
 
     if skipped:
-        context.log.warning(f"too little price history for some forecasts: {dict(skipped)}")
+        context.log.warning(f"too little input for some forecasts: {dict(skipped)}")
     preview = [
         {
             "date": r["target_date"].isoformat(),
@@ -91,16 +123,41 @@ def daily_predictions(
             "model": r["model"],
             "direction": r["direction"],
             "prob_up": round(r["prob_up"], 3),
+            "documents": len(r["cited_inputs"].get("documents", [])),
         }
         for r in rows[-10:]
     ]
-    by_model = Counter(r["model"] for r in rows)
     return dg.MaterializeResult(
         metadata=run_metadata(
             len(rows),
             preview,
-            models=dg.MetadataValue.json(dict(by_model)),
-            skipped_for_history=dg.MetadataValue.json(dict(skipped)),
+            models=dg.MetadataValue.json(dict(Counter(r["model"] for r in rows))),
+            skipped_for_input=dg.MetadataValue.json(dict(skipped)),
             directions=dg.MetadataValue.json(dict(Counter(r["direction"] for r in rows))),
-        )
+            documents_read=sum(len(v) for v in documents.values()),
+            cost_usd=dg.MetadataValue.float(round(sum(r["cost_usd"] for r in rows), 6)),
+            replays=sum(1 for r in rows if r["replay"]),
+        ),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=POINT_IN_TIME_CHECK, passed=not leaks, metadata={"leaks": dg.MetadataValue.json(leaks[:20])}
+            )
+        ],
     )
+
+
+def cited_after_cutoff(session, days) -> list[str]:  # type: ignore[no-untyped-def]
+    """Every stored prediction of ``days`` whose cited documents were first seen at or after its cutoff."""
+    predictions = [p for day in days for p in predictions_for_target(session, day, horizon=1)]
+    cited = defaultdict(list)
+    for p in predictions:
+        for doc in (p.cited_inputs or {}).get("documents", []):
+            cited[p.id].append((doc["doc_type"], doc["doc_id"]))
+    seen = first_seen_of(session, [pair for pairs in cited.values() for pair in pairs])
+    by_id = {p.id: p for p in predictions}
+    return [
+        f"{by_id[pid].model} {by_id[pid].code} {by_id[pid].target_date}: {doc_type} {doc_id}"
+        for pid, pairs in cited.items()
+        for doc_type, doc_id in pairs
+        if (doc_type, doc_id) not in seen or seen[(doc_type, doc_id)] >= by_id[pid].as_of
+    ]
