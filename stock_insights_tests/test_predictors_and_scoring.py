@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from stock_insights.metrics.scoring import FLAT_BAND, score
-from stock_insights.predictors.base import PredictionInput, PriceBar
+from stock_insights.predictors.base import DocumentInput, PredictionInput, PriceBar
 from stock_insights.predictors.momentum import MomentumPredictor
 
 AS_OF = datetime(2026, 10, 5, 23, 0, tzinfo=UTC)
@@ -67,3 +67,38 @@ def test_score_by_hand() -> None:
 def test_score_refuses_nonsense_prices() -> None:
     with pytest.raises(ValueError):
         score(direction="up", prob_up=0.5, expected_return=0.0, entry_price=0.0, exit_price=1.0)
+
+
+def _doc(i: int, title: str, hours_before: float) -> DocumentInput:
+
+    seen = AS_OF - timedelta(hours=hours_before)
+    return DocumentInput(doc_type="news", doc_id=str(i), title=title, published_at=seen, first_seen_at=seen)
+
+
+def test_news_tone_reads_recent_documents_and_cites_only_those_it_scored() -> None:
+    from stock_insights.predictors.news_tone import NewsTonePredictor
+
+    docs = [_doc(1, "삼성전자 호실적, 목표주가 상향", 2), _doc(2, "삼성전자 주주총회 개최", 3),
+            _doc(3, "삼성전자 급락 우려", 60)]  # the last one is older than the 36-hour window
+    data = PredictionInput(code="005930", target_date=date(2026, 10, 20), as_of=AS_OF, prices=[], documents=docs)
+    out = NewsTonePredictor().predict(data)
+    assert out is not None and out.direction == "up" and out.prob_up == pytest.approx(1 / (1 + math.exp(-3.0)))
+    assert [d["doc_id"] for d in out.cited_inputs["documents"]] == ["1"]  # type: ignore[index]
+
+    quiet = NewsTonePredictor().predict(PredictionInput(code="005930", target_date=date(2026, 10, 20), as_of=AS_OF,
+                                                        prices=[], documents=[]))
+    assert quiet is not None and quiet.direction == "flat" and quiet.prob_up == 0.5
+
+
+def test_documents_first_seen_after_the_cutoff_are_refused() -> None:
+    with pytest.raises(ValidationError, match="first seen at or after the cutoff"):
+        PredictionInput(code="005930", target_date=date(2026, 10, 20), as_of=AS_OF, prices=[],
+                        documents=[_doc(9, "late", -1)])
+
+
+def test_lexicon_reads_phrases_once() -> None:
+    from stock_insights.predictors.lexicon import tone
+
+    value, matched = tone("목표주가 상향")
+    assert value == 1.0 and matched == {"목표주가 상향": 1}
+    assert tone("실적 부진에 급락")[0] == -1.0 and tone("보합")[0] == 0.0
