@@ -229,3 +229,17 @@ def closes_by_code(session: Session, codes: Sequence[str], start: date, end: dat
     for code, day, close in rows:
         out[code][day] = close
     return out
+
+
+def index_closes(session: Session, index_code: str, start: date, end: date) -> dict[date, float]:
+    rows = session.execute(
+        select(IndexBar.trading_date, IndexBar.close).where(
+            IndexBar.index_code == index_code, IndexBar.trading_date >= start, IndexBar.trading_date <= end
+        )
+    )
+    return {day: close for day, close in rows}
+
+
+def stock_markets(session: Session, codes: Sequence[str]) -> dict[str, str]:
+    """KOSPI or KOSDAQ by stock: which index its excess return is measured against."""
+    return dict(session.execute(select(Stock.code, Stock.market).where(Stock.code.in_(codes))).all())

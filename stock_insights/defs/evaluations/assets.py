@@ -5,13 +5,28 @@ from collections import defaultdict
 import dagster as dg
 
 from stock_insights import calendar
+from stock_insights.clients.kis.client import INDEX_CODES
 from stock_insights.defs.metadata import definition_metadata, run_metadata
 from stock_insights.defs.partitions import partition_days, previous_and_same_trading_day, trading_days
 from stock_insights.defs.resources import DatabaseResource
 from stock_insights.metrics.scoring import score
 from stock_insights.storage.db import session_scope, utcnow
 from stock_insights.storage.forecasts import predictions_for_target, upsert_evaluations
-from stock_insights.storage.market_data import closes_by_code
+from stock_insights.storage.market_data import closes_by_code, index_closes, stock_markets
+
+# A pending evaluation carries every scored column, empty: one batch, one shape.
+UNSCORED = dict.fromkeys(
+    (
+        "realized_return",
+        "realized_direction",
+        "hit",
+        "brier",
+        "log_loss",
+        "return_error",
+        "market_return",
+        "excess_return",
+    )
+)
 
 
 @dg.asset(
@@ -19,13 +34,15 @@ from stock_insights.storage.market_data import closes_by_code
     group_name="evaluations",
     kinds={"python", "sql"},
     description="Scores of the day's one-session forecasts: realized return from the previous session's close to "
-    "the target day's close, hit or miss, Brier score, log loss and error of the expected return. Forecasts "
+    "the target day's close, its excess over the stock's market index (KOSPI or KOSDAQ over the same closes), hit "
+    "or miss, Brier score, log loss and error of the expected return. Forecasts "
     "whose prices are not in yet stay pending and are scored by a later run.",
     partitions_def=trading_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[
         dg.AssetKey(["predictions", "daily"]),
         dg.AssetDep(["kis", "daily_bars"], partition_mapping=previous_and_same_trading_day),
+        dg.AssetDep(["kis", "index_bars"], partition_mapping=previous_and_same_trading_day),
     ],
     metadata=definition_metadata(table="evaluations", entry="previous close", exit="target close"),
     automation_condition=dg.AutomationCondition.eager(),
@@ -39,6 +56,8 @@ def daily_evaluations(context: dg.AssetExecutionContext, database: DatabaseResou
             predictions = predictions_for_target(session, day, horizon=1)
             codes = sorted({p.code for p in predictions})
             closes = closes_by_code(session, codes, entry_day, day)
+            markets = stock_markets(session, codes)
+            index = {name: index_closes(session, code, entry_day, day) for name, code in INDEX_CODES.items()}
             for p in predictions:
                 entry, exit_ = closes[p.code].get(entry_day), closes[p.code].get(day)
                 row = {
@@ -50,7 +69,7 @@ def daily_evaluations(context: dg.AssetExecutionContext, database: DatabaseResou
                     "scored_at": utcnow(),
                 }
                 if entry is None or exit_ is None:
-                    rows.append({**row, "status": "pending"})
+                    rows.append({**row, **UNSCORED, "status": "pending"})
                     continue
                 s = score(
                     direction=p.direction,
@@ -60,6 +79,10 @@ def daily_evaluations(context: dg.AssetExecutionContext, database: DatabaseResou
                     exit_price=exit_,
                 )
                 hits[p.model].append(s.hit)
+                market = index.get(markets.get(p.code, ""), {})
+                market_return = (
+                    (market[day] / market[entry_day] - 1.0) if entry_day in market and day in market else None
+                )
                 rows.append(
                     {
                         **row,
@@ -70,6 +93,8 @@ def daily_evaluations(context: dg.AssetExecutionContext, database: DatabaseResou
                         "brier": s.brier,
                         "log_loss": s.log_loss,
                         "return_error": s.return_error,
+                        "market_return": market_return,
+                        "excess_return": None if market_return is None else s.realized_return - market_return,
                     }
                 )
         upsert_evaluations(session, rows)
