@@ -66,3 +66,46 @@ def latest_predictions_query(
     if as_of_before is not None:
         stmt = stmt.where(Prediction.as_of < as_of_before)
     return stmt.order_by(Prediction.target_date.desc(), Prediction.code, Prediction.model, Prediction.as_of.desc())
+
+
+def scored_rows(session: Session, start: date, end: date, horizon: int = 1) -> list[dict[str, Any]]:
+    """Scored predictions with target days in [start, end]: the rows the leaderboard is computed from.
+
+    The latest version (latest cutoff) of each (model, stock, day) stands for that day.
+    """
+    from stock_insights.storage.models import Evaluation
+
+    rows = session.execute(
+        select(
+            Prediction.model,
+            Prediction.code,
+            Prediction.target_date,
+            Prediction.as_of,
+            Prediction.direction,
+            Prediction.prob_up,
+            Prediction.expected_return,
+            Evaluation.realized_return,
+            Evaluation.hit,
+        )
+        .join(Evaluation, Evaluation.prediction_id == Prediction.id)
+        .where(
+            Prediction.target_date >= start,
+            Prediction.target_date <= end,
+            Prediction.horizon == horizon,
+            Evaluation.status == "scored",
+        )
+        .order_by(Prediction.as_of)
+    )
+    latest: dict[tuple[str, str, date], dict[str, Any]] = {}
+    for r in rows:
+        latest[(r.model, r.code, r.target_date)] = {
+            "model": r.model,
+            "code": r.code,
+            "date": r.target_date,
+            "direction": r.direction,
+            "prob_up": r.prob_up,
+            "expected_return": r.expected_return,
+            "realized_return": r.realized_return,
+            "hit": bool(r.hit),
+        }
+    return list(latest.values())

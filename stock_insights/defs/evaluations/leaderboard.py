@@ -1,0 +1,128 @@
+"""``evaluations/leaderboard``: model standings over 20, 60 and 250 trading days, and A/B verdicts."""
+
+import base64
+from datetime import timedelta
+
+import dagster as dg
+import pandas as pd
+from sqlalchemy import select
+
+from stock_insights import calendar
+from stock_insights.defs.metadata import definition_metadata, run_metadata
+from stock_insights.defs.partitions import partition_days, trading_days
+from stock_insights.defs.resources import DatabaseResource
+from stock_insights.metrics.comparison import experiment_verdicts
+from stock_insights.metrics.leaderboard import Settings as MetricSettings
+from stock_insights.metrics.leaderboard import build_leaderboards, to_jsonable
+from stock_insights.metrics.plots import reliability_svg
+from stock_insights.settings import get_settings
+from stock_insights.storage.db import bump_dataset_version, session_scope, upsert, utcnow
+from stock_insights.storage.forecasts import DATASET_EVALUATIONS, scored_rows
+from stock_insights.storage.models import Experiment, ExperimentArm, LeaderboardSnapshot
+
+WINDOWS = (20, 60, 250)
+DATASET_LEADERBOARD = "leaderboard"
+
+
+def _fmt(value, pattern: str = "{:.3f}") -> str:  # type: ignore[no-untyped-def]
+    return "–" if value is None else pattern.format(value)
+
+
+def markdown_table(board: dict) -> str:
+    lines = [
+        f"**Window {board['window']} trading days** ({board['from_date']} .. {board['to_date']})",
+        "",
+        "| rank | model | n | hit rate [95% CI] | PT p | MCC | Brier | BSS | log loss | ECE | Rank IC (ICIR) "
+        "| L/S IR | max DD |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m in board["models"]:
+        hr, brier, pt = m["hit_rate"], m["brier"], m["pesaran_timmermann"]
+        ic = (m["ic"].get("expected_return") or {}).get("rank_ic") or {}
+        net = m["portfolio"].get("net") or {}
+        cells = [
+            str(m["rank"]),
+            m["model"],
+            str(m["n_predictions"]),
+            f"{_fmt(hr['rate'])} [{_fmt(hr['ci_low'])}, {_fmt(hr['ci_high'])}]",
+            _fmt(pt.get("p_value")),
+            _fmt(m["confusion"].get("mcc")),
+            _fmt(brier.get("brier"), "{:.4f}"),
+            _fmt(brier.get("skill")),
+            _fmt(m["log_loss"], "{:.4f}"),
+            _fmt(m["calibration"].get("ece")),
+            f"{_fmt(ic.get('mean'))} ({_fmt(ic.get('ir'), '{:.2f}')})",
+            _fmt(net.get("information_ratio"), "{:.2f}"),
+            _fmt(net.get("max_drawdown"), "{:.1%}"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+@dg.asset(
+    key=["evaluations", "leaderboard"],
+    group_name="evaluations",
+    kinds={"python", "sql"},
+    description="Model standings as of each trading day over rolling windows of 20, 60 and 250 trading days: hit "
+    "rate with Wilson interval, Pesaran-Timmermann, MCC, Brier and skill score, log loss, ECE with reliability "
+    "curves, daily IC and Rank IC with ICIR and t, and a daily top-k long-short portfolio after fees and sell tax "
+    "(IR, max drawdown). Per-date figures first, then across dates. Also every running experiment's paired A/B "
+    "verdicts (McNemar, Diebold-Mariano with HLN, Holm).",
+    partitions_def=trading_days,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[dg.AssetDep(["evaluations", "daily"], partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-249))],
+    metadata=definition_metadata(table="leaderboards", windows=list(WINDOWS)),
+    automation_condition=dg.AutomationCondition.eager(),
+)
+def leaderboard(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
+    settings = get_settings()
+    metric_settings = MetricSettings(
+        top_k=settings.EVAL_TOP_K, fee_per_side=settings.EVAL_FEE_PER_SIDE, sell_tax=settings.EVAL_SELL_TAX
+    )
+    days = partition_days(context)
+    plots_dir = settings.DATA_DIR / "plots"
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    last_tables, last_svg, last_path = "", "", None
+    with session_scope(database.engine) as session:
+        experiments = [
+            (e, session.execute(select(ExperimentArm).where(ExperimentArm.experiment_id == e.id)).scalars().all())
+            for e in session.execute(select(Experiment).where(Experiment.status == "running")).scalars()
+        ]
+        for day in days:
+            sessions = calendar.sessions(day - timedelta(days=max(WINDOWS) * 2), day)[-max(WINDOWS) :]
+            frame = pd.DataFrame(scored_rows(session, sessions[0], day))
+            if frame.empty:
+                context.log.warning(f"no scored prediction up to {day}: no leaderboard")
+                continue
+            boards = build_leaderboards(frame, windows=WINDOWS, end=day, settings=metric_settings)
+            payloads = {w: to_jsonable(b) for w, b in boards.items()}
+            ab = {}
+            for experiment, arms in experiments:
+                arm_models = {a.name: a.model for a in arms if a.model in set(frame["model"])}
+                if len(arm_models) >= 2:
+                    ab[experiment.name] = to_jsonable(experiment_verdicts(frame, arm_models))
+            rows = []
+            for window, payload in payloads.items():
+                payload["experiments"] = ab
+                table = markdown_table(payload)
+                rows.append(
+                    {"as_of_date": day, "window": window, "payload": payload, "markdown": table, "created_at": utcnow()}
+                )
+            upsert(session, LeaderboardSnapshot.__table__, rows, update=["payload", "markdown", "created_at"])
+            last_tables = "\n\n".join(r["markdown"] for r in rows)
+            board = boards[
+                max(b for b in boards if boards[b].models) if any(boards[b].models for b in boards) else WINDOWS[0]
+            ]
+            last_svg = reliability_svg(
+                {m.model: m.calibration for m in board.models}, f"Reliability, {board.window} trading days to {day}"
+            )
+            last_path = plots_dir / f"reliability_{day.isoformat()}_{board.window}.svg"
+            last_path.write_text(last_svg)
+        bump_dataset_version(session, DATASET_LEADERBOARD, DATASET_EVALUATIONS)
+    image = base64.b64encode(last_svg.encode()).decode() if last_svg else ""
+    metadata = run_metadata(len(days), [], leaderboard=dg.MetadataValue.md(last_tables or "_no scored predictions_"))
+    if last_path is not None:
+        metadata["reliability_plot"] = dg.MetadataValue.path(str(last_path))
+        metadata["reliability"] = dg.MetadataValue.md(f"![reliability](data:image/svg+xml;base64,{image})")
+    metadata.pop("preview", None)
+    return dg.MaterializeResult(metadata=metadata)
