@@ -30,11 +30,21 @@ export KIS_BASE_URL=$SANDBOX
 export KIS_APP_KEY=${SANDBOX_KIS_APP_KEY:-PSsandboxAppKey0000000000000000000000}
 export KIS_APP_SECRET=${SANDBOX_KIS_APP_SECRET:-sandbox-app-secret}
 export DART_BASE_URL=$SANDBOX
+export DART_API_KEY=sandboxdartkey0000000000000000000000000000
 export NAVER_BASE_URL=$SANDBOX
+export NAVER_CLIENT_ID=sandbox-naver-id
+export NAVER_CLIENT_SECRET=sandbox-naver-secret
+export HANKYUNG_FEED_URLS=$SANDBOX/feed/finance,$SANDBOX/feed/economy
+export MAEIL_FEED_URLS=$SANDBOX/rss/50200011/,$SANDBOX/rss/30100041/
 export REDDIT_AUTH_URL=$SANDBOX/api/v1/access_token
 export REDDIT_BASE_URL=$SANDBOX
+export REDDIT_CLIENT_ID=sandbox-reddit-id
+export REDDIT_CLIENT_SECRET=sandbox-reddit-secret
+# The sandbox's OpenAI-compatible API answers the real SDK: the LLM models and embeddings run for real.
 export OPENAI_BASE_URL=$SANDBOX/v1
+export OPENAI_API_KEY=sk-sandbox
 export OPENROUTER_BASE_URL=$SANDBOX/openrouter/v1
+export OPENROUTER_API_KEY=sk-sandbox
 export DAGSTER_HOME=$DATA/dagster_home
 cp deploy/dagster.local.yaml "$DAGSTER_HOME/dagster.yaml"
 

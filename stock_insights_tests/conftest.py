@@ -127,7 +127,9 @@ def sandbox() -> Iterator[ServerThread]:
 
 
 @pytest.fixture
-def sandbox_env(monkeypatch: pytest.MonkeyPatch, sandbox: ServerThread, database_url: str) -> Iterator[str]:
+def sandbox_env(
+    monkeypatch: pytest.MonkeyPatch, sandbox: ServerThread, database_url: str, tmp_path: Path
+) -> Iterator[str]:
     """Settings pointing every client at the sandbox and the relational store at ``database_url``."""
     env = {
         "DATA_MODE": "simulated",
@@ -139,6 +141,7 @@ def sandbox_env(monkeypatch: pytest.MonkeyPatch, sandbox: ServerThread, database
         "STOCK_UNIVERSE": "005930,000660,035420,035720",
         "REDIS_URL": "",
         "HISTORY_START": "2024-01-02",
+        "DATA_DIR": str(tmp_path / "data"),  # lock files and plots stay inside the test
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -23,9 +23,14 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from stock_insights.sandbox.dart import DartSandbox, build_dart_router
 from stock_insights.sandbox.kis import FaultQueue, FaultRequest, KisConfig, KisSandbox, build_kis_router
 from stock_insights.sandbox.market import SimulatedMarket
+from stock_insights.sandbox.naver import NaverSandbox, build_naver_router
+from stock_insights.sandbox.newsroom import Newsroom
 from stock_insights.sandbox.openai_api import build_openai_router
+from stock_insights.sandbox.reddit import RedditSandbox, build_reddit_router
+from stock_insights.sandbox.rss import RssSandbox, build_rss_router
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +85,19 @@ def create_app(
     app.state.sandbox = state
     app.add_middleware(CollapseSlashesMiddleware)
     app.include_router(build_kis_router(kis), tags=["kis"])
+    # News and disclosures (issue 4): one newsroom feeds Naver, both papers' RSS and Reddit.
+    newsroom = Newsroom(market)
+    news_clock: dict[str, Any] = {"now": now, "faults": faults}
+    app.state.news = {
+        "naver": NaverSandbox(newsroom, **news_clock),
+        "rss": RssSandbox(newsroom, **news_clock),
+        "reddit": RedditSandbox(newsroom, **news_clock),
+        "dart": DartSandbox(market, **news_clock),
+    }
+    app.include_router(build_naver_router(app.state.news["naver"]), tags=["naver"])
+    app.include_router(build_rss_router(app.state.news["rss"]), tags=["rss"])
+    app.include_router(build_reddit_router(app.state.news["reddit"]), tags=["reddit"])
+    app.include_router(build_dart_router(app.state.news["dart"]), tags=["dart"])
     openai_router = build_openai_router(faults)
     app.include_router(openai_router, tags=["openai"])
     # The same OpenAI-compatible API under an OpenRouter-style prefix (OPENROUTER_BASE_URL=<sandbox>/openrouter/v1).

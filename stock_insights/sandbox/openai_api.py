@@ -1,37 +1,100 @@
-"""An OpenAI-compatible API: ``POST /v1/embeddings`` (chat completions join in the predictions issue).
+"""An OpenAI-compatible API: ``POST /v1/embeddings`` and ``POST /v1/chat/completions``.
+
+The app mounts this router twice: at ``/v1/...`` (OpenAI) and at ``/openrouter/v1/...`` (OpenRouter);
+the chat endpoint answers each prefix's own response object.
 
 Shapes follow OpenAI's API reference and the error bodies its clients report:
-- success: ``{"object": "list", "data": [{"object": "embedding", "index": i, "embedding": [...]}],
-  "model": ..., "usage": {"prompt_tokens": n, "total_tokens": n}}``;
-- more than 2048 inputs, an empty string, or a non-string input: HTTP 400
-  ``{"error": {"message": "'$.input' is invalid. Please check the API reference: ...",
-  "type": "invalid_request_error", "param": null, "code": null}}``;
-- an input over 8192 tokens: HTTP 400 "This model's maximum context length is 8192 tokens, ...";
-- no or a bad key: HTTP 401 with ``code: "invalid_api_key"``; a 429 ``rate_limit_exceeded`` and a 500
-  on demand through the fault queue.
+- embeddings: ``{"object": "list", "data": [{"object": "embedding", "index": i, "embedding": [...]}],
+  "model": ..., "usage": {"prompt_tokens": n, "total_tokens": n}}``; more than 2048 inputs, an empty
+  string, or a non-string input: HTTP 400 ``{"error": {"message": "'$.input' is invalid. Please check
+  the API reference: ...", "type": "invalid_request_error", "param": null, "code": null}}``; an input
+  over 8192 tokens: HTTP 400 "This model's maximum context length is 8192 tokens, ...";
+- chat completions: ``{"id": "chatcmpl-…", "object": "chat.completion", "created", "model",
+  "choices": [{"index": 0, "message": {"role": "assistant", "content", "refusal": null,
+  "annotations": []}, "logprobs": null, "finish_reason"}], "usage": {"prompt_tokens",
+  "completion_tokens", "total_tokens", "prompt_tokens_details": {"cached_tokens", "audio_tokens"},
+  "completion_tokens_details": {"reasoning_tokens", ...}}, "service_tier", "system_fingerprint"}``.
+  Under ``/openrouter`` the id is ``gen-…``, and the object also has ``provider`` and ``usage.cost``
+  (USD, from ``OPENROUTER_PRICES``), as OpenRouter answers. ``/v1`` knows the ``gpt-4o`` family and
+  answers the dated snapshot for an alias (``gpt-4o`` -> ``gpt-4o-2024-08-06``); ``/openrouter``
+  takes any ``vendor/model`` id;
+- no or a bad key: HTTP 401 with ``code: "invalid_api_key"``.
 Keys: any bearer token starting with ``sk-`` is accepted (the sandbox has no accounts).
 
 The vectors are the offline ``HashingEmbedder``'s at the requested dimension: deterministic and
 lexical, so tests of search through the real SDK find what shares words with the query.
+
+The chat answers are deterministic and not clever. From the user messages the sandbox reads the
+bracketed document ids (``[news:123]``) and the tone words of ``newsroom.LEXICON`` in each document's
+lines; a hash of the whole prompt adds a little noise. ``response_format`` is honoured:
+``json_schema`` answers an object valid against the given schema (strict schemas are checked as
+OpenAI checks them: every property required, ``additionalProperties: false``), ``json_object``
+answers the forecast object (and, as OpenAI, refuses a request whose messages never say "json"),
+no format answers FinGPT-style prose. ``max_tokens`` cuts the answer (``finish_reason: "length"``).
+Prompt caching as OpenAI's: prompts of >= 1024 tokens report ``cached_tokens`` for the longest prefix
+seen before (same model), in 128-token blocks (the schema counts as part of the prefix).
+
+Faults (``POST /_sandbox/faults``): ``openai_429``, ``openai_500``, ``delay`` on both endpoints;
+on chat only, content faults answered with HTTP 200: ``malformed_content`` (prose, not JSON),
+``truncated`` (half the JSON, ``finish_reason: "length"``), ``refusal`` (``message.refusal`` set,
+``content`` null), ``invalid_schema`` (JSON without the required ``prob_up``), ``unknown_evidence``
+(cites ids that the prompt never showed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import math
+import re
+import secrets
+import time
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stock_insights.embeddings.embedders import HashingEmbedder
-from stock_insights.embeddings.tokens import count_tokens
-from stock_insights.sandbox.kis import FaultQueue
+from stock_insights.embeddings.tokens import count_tokens, encoding
+from stock_insights.sandbox.kis import Fault, FaultQueue
+from stock_insights.sandbox.newsroom import LEXICON, LEXICON_EN
 
-OPENAI_FAULT_KINDS = ("openai_429", "openai_500", "delay")
+CHAT_FAULT_KINDS = ("malformed_content", "truncated", "refusal", "invalid_schema", "unknown_evidence")
+OPENAI_FAULT_KINDS = ("openai_429", "openai_500", "delay", *CHAT_FAULT_KINDS)
 EMBEDDING_MODELS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 MAX_INPUTS = 2048
 MAX_TOKENS = 8192
 INVALID_INPUT = "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference."
+
+# /v1 chat models: alias -> the snapshot OpenAI answers with.
+CHAT_MODELS = {
+    "gpt-4o": "gpt-4o-2024-08-06",
+    "gpt-4o-2024-05-13": "gpt-4o-2024-05-13",
+    "gpt-4o-2024-08-06": "gpt-4o-2024-08-06",
+    "gpt-4o-2024-11-20": "gpt-4o-2024-11-20",
+    "gpt-4o-mini": "gpt-4o-mini-2024-07-18",
+    "gpt-4o-mini-2024-07-18": "gpt-4o-mini-2024-07-18",
+}
+CHAT_CONTEXT_TOKENS = 128_000
+# OpenRouter usage.cost: USD per 1M (input, cached input, output); other ids use the default.
+OPENROUTER_PRICES: dict[str, tuple[float, float, float]] = {
+    "deepseek/deepseek-chat-v3-0324": (0.27, 0.07, 1.10),
+    "deepseek/deepseek-chat": (0.27, 0.07, 1.10),
+    "openai/gpt-4o": (2.50, 1.25, 10.00),
+}
+OPENROUTER_DEFAULT_PRICE = (0.50, 0.125, 1.50)
+OPENROUTER_PROVIDERS = {"deepseek": "DeepSeek", "openai": "OpenAI", "anthropic": "Anthropic", "google": "Google",
+                        "meta-llama": "Together", "qwen": "Alibaba", "mistralai": "Mistral"}
+OPENROUTER_MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._:-]*$")
+CACHE_MIN_TOKENS = 1024
+CACHE_BLOCK = 128
+_MAX_CACHED_PREFIXES = 200_000
+_EVIDENCE = re.compile(r"\[((?:news|disclosure|report):[^\]\s]+)\]")
+_RETURN_LINE = re.compile(r"(\d+)-session return: ([+-]?\d+(?:\.\d+)?)%")
+_TONE_WEIGHTS = {"strong_positive": 2, "positive": 1, "neutral": 0, "negative": -1, "strong_negative": -2}
+REFUSAL = "I'm sorry, but I can't assist with that request."
 
 
 def openai_error(
@@ -70,8 +133,8 @@ def _auth_error(request: Request) -> JSONResponse | None:
     return None
 
 
-async def _fault(faults: FaultQueue, path: str) -> JSONResponse | None:
-    fault = faults.take(path)
+async def _http_fault(fault: Fault | None) -> JSONResponse | None:
+    """The HTTP-level faults (429, 500, delay); content faults are the chat endpoint's business."""
     if fault is None:
         return None
     if fault.kind == "openai_429":
@@ -97,12 +160,285 @@ async def _fault(faults: FaultQueue, path: str) -> JSONResponse | None:
     return None
 
 
+async def _fault(faults: FaultQueue, path: str) -> JSONResponse | None:
+    return await _http_fault(faults.take(path))
+
+
+# --- chat completions ---------------------------------------------------------------------------
+
+
+class _ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: str = Field(pattern=r"^(system|developer|user|assistant|tool)$")
+    content: str | list[dict[str, Any]] | None = None
+    refusal: str | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(str(part.get("text", "")) for part in self.content if part.get("type") == "text")
+        return self.content or ""
+
+
+class _ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")  # provider routing, user, metadata, ... are accepted and ignored
+
+    model: str
+    messages: list[_ChatMessage] = Field(min_length=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    seed: int | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    n: int = Field(default=1, ge=1, le=1)
+    stream: bool = False
+    response_format: dict[str, Any] | None = None
+
+
+def _request_error(exc: ValidationError) -> JSONResponse:
+    error = exc.errors()[0]
+    param = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "missing":
+        return openai_error(400, f"Missing required parameter: '{param}'.", param=param,
+                            code="missing_required_parameter")
+    if param == "n":
+        return openai_error(400, "The sandbox answers one choice per request (n=1).", param="n", code="invalid_value")
+    return openai_error(400, f"Invalid value for '{param}': {error['msg']}.", param=param, code="invalid_value")
+
+
+def _strict_schema_problem(schema: Any, context: tuple[str, ...] = ()) -> str | None:
+    """What OpenAI's strict mode refuses in a schema (the two rules every client meets first)."""
+    if not isinstance(schema, dict):
+        return None
+    if schema.get("type") == "object" or "properties" in schema:
+        properties = schema.get("properties") or {}
+        if schema.get("additionalProperties") is not False:
+            return f"In context={context}, 'additionalProperties' is required to be supplied and to be false."
+        required = schema.get("required")
+        missing = [k for k in properties if not isinstance(required, list) or k not in required]
+        if missing:
+            return (
+                f"In context={context}, 'required' is required to be supplied and to be an array including every "
+                f"key in properties. Missing '{missing[0]}'."
+            )
+        for name, sub in properties.items():
+            if (problem := _strict_schema_problem(sub, (*context, "properties", name))) is not None:
+                return problem
+    if "items" in schema and (problem := _strict_schema_problem(schema["items"], (*context, "items"))) is not None:
+        return problem
+    for keyword in ("anyOf", "allOf"):
+        for i, sub in enumerate(schema.get(keyword) or []):
+            if (problem := _strict_schema_problem(sub, (*context, keyword, str(i)))) is not None:
+                return problem
+    for name, sub in (schema.get("$defs") or {}).items():
+        if (problem := _strict_schema_problem(sub, (*context, "$defs", name))) is not None:
+            return problem
+    return None
+
+
+def _response_mode(body: _ChatRequest, prompt_text: str) -> tuple[str, dict[str, Any] | None] | JSONResponse:
+    """("text" | "json_object" | "json_schema", the schema) or the 400 OpenAI answers."""
+    fmt = body.response_format
+    if fmt is None or fmt.get("type") == "text":
+        return "text", None
+    kind = fmt.get("type")
+    if kind == "json_object":
+        if "json" not in prompt_text.lower():
+            return openai_error(
+                400, "'messages' must contain the word 'json' in some form, to use 'response_format' of type "
+                "'json_object'.", param="messages",
+            )
+        return "json_object", None
+    if kind == "json_schema":
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, dict) or not spec.get("name"):
+            return openai_error(400, "Missing required parameter: 'response_format.json_schema.name'.",
+                                param="response_format.json_schema.name", code="missing_required_parameter")
+        schema = spec.get("schema")
+        if not isinstance(schema, dict):
+            return openai_error(400, "Invalid type for 'response_format.json_schema.schema': expected an object.",
+                                param="response_format.json_schema.schema", code="invalid_type")
+        if spec.get("strict") and (problem := _strict_schema_problem(schema)) is not None:
+            return openai_error(400, f"Invalid schema for response_format '{spec['name']}': {problem}",
+                                param="response_format", code="invalid_json_schema")
+        return "json_schema", schema
+    return openai_error(
+        400, f"Invalid value: '{kind}'. Supported values are: 'text', 'json_object', and 'json_schema'.",
+        param="response_format.type", code="invalid_value",
+    )
+
+
+def _documents(user_text: str) -> dict[str, str]:
+    """Evidence id -> the lines under its header, up to the next id (a crude read of the prompt)."""
+    blocks: dict[str, str] = {}
+    matches = list(_EVIDENCE.finditer(user_text))
+    for i, match in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(user_text)
+        blocks.setdefault(match.group(1), user_text[match.end() : end])
+    return blocks
+
+
+def _tone(text: str) -> int:
+    score = 0
+    lowered = text.lower()
+    for band, words in LEXICON.items():
+        score += _TONE_WEIGHTS[band] * sum(text.count(w) for w in words)
+    for band, words in LEXICON_EN.items():
+        score += _TONE_WEIGHTS[band] * sum(lowered.count(w) for w in words)
+    return score
+
+
+def _title(block: str) -> str:
+    for line in block.splitlines()[1:]:
+        line = line.strip()
+        if line:
+            return line.removeprefix("Title:").strip()[:120]
+    return block.strip().splitlines()[0][:120] if block.strip() else ""
+
+
+def _forecast(prompt_text: str, user_text: str) -> dict[str, Any]:
+    """The sandbox's forecast: document tone, a little prompt-hash noise, and the price trend line."""
+    noise = int.from_bytes(hashlib.sha256(prompt_text.encode()).digest()[:8], "big") / 2**64 - 0.5
+    docs = _documents(user_text)
+    tones = {doc_id: _tone(block) for doc_id, block in docs.items()}
+    tone = math.tanh(sum(tones.values()) / 3)
+    prob_up = min(0.97, max(0.03, 0.5 + 0.25 * tone + 0.08 * noise))
+    direction = "up" if prob_up > 0.52 else "down" if prob_up < 0.48 else "flat"
+    positive = [f"{_title(docs[d])} [{d}]" for d, t in tones.items() if t > 0][:3]
+    concerns = [f"{_title(docs[d])} [{d}]" for d, t in tones.items() if t < 0][:3]
+    trend = _RETURN_LINE.search(user_text)
+    if trend:
+        move = float(trend.group(2))
+        (positive if move > 0 else concerns).append(f"{trend.group(1)}-session price return {move:+.2f}%")
+    cited = [d for d, t in tones.items() if t != 0][:4] or list(docs)[:2]
+    summary = (
+        f"Sandbox forecast from {len(docs)} document(s): {sum(t > 0 for t in tones.values())} positive and "
+        f"{sum(t < 0 for t in tones.values())} negative by their wording (tone {tone:+.2f}). "
+        "Deterministic and simple; not investment advice."
+    )
+    return {
+        "positive_developments": positive,
+        "potential_concerns": concerns,
+        "summary": summary,
+        "direction": direction,
+        "prob_up": round(prob_up, 4),
+        "expected_return": round((prob_up - 0.5) * 0.03, 5),
+        "evidence_ids": cited,
+    }
+
+
+def _conform(value: Any, schema: dict[str, Any]) -> Any:
+    """``value`` reshaped to be valid against ``schema`` (our forecast where it fits, defaults elsewhere)."""
+    for keyword in ("anyOf", "oneOf"):
+        if schema.get(keyword):
+            return _conform(value, schema[keyword][0])
+    types = schema.get("type")
+    kind = types[0] if isinstance(types, list) else types
+    if "enum" in schema:
+        return value if value in schema["enum"] else schema["enum"][0]
+    if kind == "object" or "properties" in schema:
+        source = value if isinstance(value, dict) else {}
+        return {name: _conform(source.get(name), sub) for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        items = value if isinstance(value, list) else []
+        return [_conform(v, schema.get("items") or {}) for v in items]
+    if kind == "string":
+        return value if isinstance(value, str) else ""
+    if kind == "number":
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+    if kind == "integer":
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    if kind == "boolean":
+        return value if isinstance(value, bool) else False
+    if kind == "null":
+        return None
+    return value
+
+
+def _prose(forecast: dict[str, Any]) -> str:
+    def numbered(items: list[str]) -> str:
+        return "\n".join(f"{i}. {item}" for i, item in enumerate(items, 1)) or "1. None in the inputs."
+
+    move = forecast["expected_return"] * 100
+    return (
+        f"[Positive Developments]:\n{numbered(forecast['positive_developments'])}\n\n"
+        f"[Potential Concerns]:\n{numbered(forecast['potential_concerns'])}\n\n"
+        f"[Prediction & Analysis]:\nPrediction: {forecast['direction'].capitalize()} by {abs(move):.1f}%\n"
+        f"Analysis: {forecast['summary']}"
+    )
+
+
+class _PromptCache:
+    """OpenAI-style automatic prompt caching: exact prefixes, 128-token blocks, from 1024 tokens."""
+
+    def __init__(self) -> None:
+        self._seen: set[bytes] = set()
+
+    def cached_tokens(self, scope: str, tokens: list[int]) -> int:
+        chain = hashlib.sha256(scope.encode()).digest()
+        blocks: list[bytes] = []
+        for start in range(0, len(tokens) - CACHE_BLOCK + 1, CACHE_BLOCK):
+            block = tokens[start : start + CACHE_BLOCK]
+            chain = hashlib.sha256(chain + b"".join(t.to_bytes(4, "big") for t in block)).digest()
+            blocks.append(chain)
+        matched = 0
+        for digest in blocks:
+            if digest not in self._seen:
+                break
+            matched += 1
+        if len(self._seen) + len(blocks) > _MAX_CACHED_PREFIXES:
+            self._seen.clear()  # an eviction, as the real cache evicts after minutes of inactivity
+        if len(tokens) >= CACHE_MIN_TOKENS:
+            self._seen.update(blocks)
+        cached = matched * CACHE_BLOCK
+        return cached if cached >= CACHE_MIN_TOKENS else 0
+
+
+def _prompt_tokens(body: _ChatRequest, schema: dict[str, Any] | None) -> list[int]:
+    """The prompt as one token sequence: the schema first (OpenAI caches it with the prefix), then the messages."""
+    enc = encoding()
+    tokens: list[int] = []
+    if schema is not None:
+        tokens += enc.encode(json.dumps(schema, sort_keys=True), disallowed_special=())
+    for message in body.messages:
+        tokens += enc.encode(f"<|{message.role}|>\n{message.text()}\n", disallowed_special=())
+    return tokens
+
+
+def _cut(content: str, max_tokens: int) -> tuple[str, bool]:
+    enc = encoding()
+    tokens = enc.encode(content, disallowed_special=())
+    if len(tokens) <= max_tokens:
+        return content, False
+    return enc.decode(tokens[:max_tokens]), True
+
+
+def _openrouter_provider(body: _ChatRequest) -> str:
+    routing = (body.model_extra or {}).get("provider")
+    order = routing.get("order") if isinstance(routing, dict) else None
+    slug = order[0] if isinstance(order, list) and order else body.model.split("/", 1)[0]
+    return OPENROUTER_PROVIDERS.get(str(slug).lower(), str(slug).title())
+
+
 def build_openai_router(faults: FaultQueue) -> APIRouter:
     faults.allow(OPENAI_FAULT_KINDS)
     router = APIRouter()
     embedders: dict[int, HashingEmbedder] = {}
-    stats: dict[str, int] = {"embedding_requests": 0, "embedding_inputs": 0}
+    # Requests answered (faulted HTTP requests are not counted; content faults are, as answers).
+    stats: dict[str, int] = {
+        "embedding_requests": 0,
+        "embedding_inputs": 0,
+        "chat_requests": 0,
+        "chat_prompt_tokens": 0,
+        "chat_completion_tokens": 0,
+        "chat_cached_tokens": 0,
+        "chat_content_faults": 0,
+        "chat_openrouter_requests": 0,
+        "chat_openrouter_attributed": 0,  # sent HTTP-Referer and X-Title
+        "chat_openrouter_pinned": 0,  # provider.allow_fallbacks false, no fallback model list
+    }
     router.stats = stats  # type: ignore[attr-defined]
+    prompt_cache = _PromptCache()
 
     @router.post("/v1/embeddings")
     async def embeddings(request: Request) -> JSONResponse:
@@ -155,5 +491,136 @@ def build_openai_router(faults: FaultQueue) -> APIRouter:
                 "usage": {"prompt_tokens": sum(tokens), "total_tokens": sum(tokens)},
             }
         )
+
+    @router.post("/v1/chat/completions")
+    async def chat_completions(request: Request) -> JSONResponse:
+        if (refused := _auth_error(request)) is not None:
+            return refused
+        fault = faults.take(request.url.path)
+        if (failed := await _http_fault(fault)) is not None:
+            return failed
+        try:
+            raw = await request.json()
+        except ValueError:
+            raw = None
+        if not isinstance(raw, dict):
+            return openai_error(400, "We could not parse the JSON body of your request. (HINT: This likely means "
+                                "you aren't using your HTTP library correctly.)")
+        try:
+            body = _ChatRequest.model_validate(raw)
+        except ValidationError as exc:
+            return _request_error(exc)
+        if body.stream:
+            return openai_error(400, "The sandbox does not stream answers; send stream=false.", param="stream")
+        openrouter = request.url.path.startswith("/openrouter/")
+        if openrouter:
+            if not OPENROUTER_MODEL_ID.match(body.model):
+                return openai_error(400, f"{body.model} is not a valid model ID", param="model")
+            served = body.model
+        else:
+            served = CHAT_MODELS.get(body.model, "")
+            if not served:
+                return openai_error(404, f"The model `{body.model}` does not exist or you do not have access to it.",
+                                    code="model_not_found")
+        prompt_text = "\n".join(m.text() for m in body.messages)
+        user_text = "\n".join(m.text() for m in body.messages if m.role == "user")
+        mode = _response_mode(body, prompt_text)
+        if isinstance(mode, JSONResponse):
+            return mode
+        kind, schema = mode
+        tokens = _prompt_tokens(body, schema)
+        prompt_tokens = len(tokens) + 3  # every reply is primed with <|start|>assistant<|message|>
+        max_tokens = body.max_completion_tokens or body.max_tokens
+        if prompt_tokens + (max_tokens or 0) > CHAT_CONTEXT_TOKENS:
+            return openai_error(
+                400,
+                f"This model's maximum context length is {CHAT_CONTEXT_TOKENS} tokens. However, you requested "
+                f"{prompt_tokens + (max_tokens or 0)} tokens ({prompt_tokens} in the messages, {max_tokens or 0} in "
+                "the completion). Please reduce the length of the messages or completion.",
+                param="messages",
+                code="context_length_exceeded",
+            )
+        cached = prompt_cache.cached_tokens(f"{'openrouter' if openrouter else 'openai'}:{served}", tokens)
+
+        forecast = _forecast(prompt_text, user_text)
+        content_fault = fault.kind if fault is not None and fault.kind in CHAT_FAULT_KINDS else None
+        if content_fault == "unknown_evidence":
+            forecast["evidence_ids"] = [*forecast["evidence_ids"], "news:999999999", "disclosure:00000000000000"]
+        answer: Any = _conform(forecast, schema) if schema is not None else forecast
+        if content_fault == "invalid_schema" and isinstance(answer, dict) and answer:
+            answer.pop("prob_up" if "prob_up" in answer else next(iter(answer)))
+        content: str | None = _prose(forecast) if kind == "text" else json.dumps(answer, ensure_ascii=False)
+        refusal: str | None = None
+        finish_reason = "stop"
+        if content_fault == "malformed_content":
+            content = (
+                f"Sure! Based on the documents I would say the stock goes {forecast['direction']}, with a "
+                f"probability of about {forecast['prob_up']:.0%}. The main risks are listed above."
+            )
+        elif content_fault == "truncated":
+            content = (content or "")[: max(1, len(content or "") // 2)]
+            finish_reason = "length"
+        elif content_fault == "refusal":
+            content, refusal = None, REFUSAL
+        if content is not None and max_tokens and finish_reason == "stop":
+            content, was_cut = _cut(content, max_tokens)
+            finish_reason = "length" if was_cut else "stop"
+        completion_tokens = count_tokens(content if content is not None else refusal or "")
+
+        stats["chat_requests"] += 1
+        stats["chat_prompt_tokens"] += prompt_tokens
+        stats["chat_completion_tokens"] += completion_tokens
+        stats["chat_cached_tokens"] += cached
+        stats["chat_content_faults"] += 1 if content_fault else 0
+        usage: dict[str, Any] = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        }
+        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": refusal, "annotations": []}
+        choice: dict[str, Any] = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
+        fingerprint = "fp_" + hashlib.sha256(served.encode()).hexdigest()[:10]
+        if not openrouter:
+            return JSONResponse({
+                "id": f"chatcmpl-{secrets.token_urlsafe(21)[:29]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": served,
+                "choices": [choice],
+                "usage": usage,
+                "service_tier": "default",
+                "system_fingerprint": fingerprint,
+            })
+
+        stats["chat_openrouter_requests"] += 1
+        routing = (body.model_extra or {}).get("provider")
+        if request.headers.get("http-referer") and request.headers.get("x-title"):
+            stats["chat_openrouter_attributed"] += 1
+        if isinstance(routing, dict) and routing.get("allow_fallbacks") is False and "models" not in raw:
+            stats["chat_openrouter_pinned"] += 1
+        price_in, price_cached, price_out = OPENROUTER_PRICES.get(served, OPENROUTER_DEFAULT_PRICE)
+        cost = ((prompt_tokens - cached) * price_in + cached * price_cached + completion_tokens * price_out) / 1e6
+        usage["cost"] = round(cost, 10)
+        usage["is_byok"] = False
+        usage["cost_details"] = {"upstream_inference_cost": None}
+        message["reasoning"] = None
+        choice["native_finish_reason"] = finish_reason
+        return JSONResponse({
+            "id": f"gen-{int(time.time())}-{secrets.token_hex(10)}",
+            "provider": _openrouter_provider(body),
+            "model": served,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "choices": [choice],
+            "usage": usage,
+            "system_fingerprint": fingerprint,
+        })
 
     return router

@@ -215,3 +215,34 @@ def first_seen_of(session: Session, cited: Sequence[tuple[str, str]]) -> dict[tu
         ):
             out[("disclosure", rcept_no)] = seen
     return out
+
+
+def documents_by_keys(session: Session, keys: Sequence[tuple[str, str]]) -> list[dict]:
+    """News and filings by (doc_type, doc_id), in the order given (e.g. a retrieval ranking)."""
+    found: dict[tuple[str, str], dict] = {}
+    news_ids = [int(i) for t, i in keys if t == "news" and i.isdigit()]
+    if news_ids:
+        for a in session.execute(select(NewsArticle).where(NewsArticle.id.in_(news_ids))).scalars():
+            found[("news", str(a.id))] = {
+                "doc_type": "news",
+                "doc_id": str(a.id),
+                "title": a.title,
+                "text": (a.summary or a.body or "")[:MAX_CHARS],
+                "source": "news",
+                "published_at": a.published_at,
+                "first_seen_at": a.first_seen_at,
+            }
+    filing_ids = [i for t, i in keys if t == "disclosure"]
+    if filing_ids:
+        for d in session.execute(select(Disclosure).where(Disclosure.rcept_no.in_(filing_ids))).scalars():
+            published = datetime.combine(d.receipt_date, datetime.min.time(), tzinfo=d.first_seen_at.tzinfo)
+            found[("disclosure", d.rcept_no)] = {
+                "doc_type": "disclosure",
+                "doc_id": d.rcept_no,
+                "title": f"{d.corp_name} {d.report_name}",
+                "text": "",
+                "source": "dart",
+                "published_at": min(published, d.first_seen_at),
+                "first_seen_at": d.first_seen_at,
+            }
+    return [found[k] for k in keys if k in found]

@@ -19,13 +19,21 @@ DATASET_EVALUATIONS = "evaluations"
 PREDICTION_KEY = ("model", "code", "target_date", "horizon", "as_of")
 
 
+# What a call cost stays with the prediction: a replay (served from the answer cache) must not zero it.
+CALL_COLUMNS = ("prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd")
+
+
 def upsert_predictions(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     if not rows:
         return 0
     now = utcnow()
     payload = [{**row, "created_at": row.get("created_at", now)} for row in rows]
     update = [c for c in payload[0] if c not in (*PREDICTION_KEY, "created_at")]
-    upsert(session, Prediction.__table__, payload, key=PREDICTION_KEY, update=update)
+    fresh = [r for r in payload if not r.get("replay")]
+    replays = [r for r in payload if r.get("replay")]
+    upsert(session, Prediction.__table__, fresh, key=PREDICTION_KEY, update=update)
+    upsert(session, Prediction.__table__, replays, key=PREDICTION_KEY,
+           update=[c for c in update if c not in CALL_COLUMNS])
     bump_dataset_version(session, DATASET_PREDICTIONS)
     return len(payload)
 

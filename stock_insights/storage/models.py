@@ -169,6 +169,12 @@ class FinancialStatementItem(Base):
 # Text: news and disclosures
 # --------------------------------------------------------------------------------------------
 class NewsArticle(Base):
+    """One story, however many sources carried it (deduplicated by canonical URL and content hash).
+
+    ``first_seen_estimated``: true when ``first_seen_at`` is not our sighting but the estimate of
+    ``stock_insights.text.point_in_time`` for an item fetched long after its publication (backfills).
+    """
+
     __tablename__ = "news_articles"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -179,6 +185,7 @@ class NewsArticle(Base):
     language: Mapped[str] = mapped_column(String(5), default="ko")
     published_at: Mapped[datetime]
     first_seen_at: Mapped[datetime]
+    first_seen_estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     content_hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
@@ -189,7 +196,11 @@ class NewsArticle(Base):
 
 
 class NewsArticleSource(Base):
-    """The same story from two sources is one article with two rows here."""
+    """The same story from two sources is one article with two rows here.
+
+    ``published_at`` is this source's own stamp (Naver's delivery time differs from the paper's);
+    ``first_seen_at`` is when this source first showed us the story (same rule as the article's).
+    """
 
     __tablename__ = "news_article_sources"
 
@@ -198,6 +209,17 @@ class NewsArticleSource(Base):
     source_url: Mapped[str] = mapped_column(String(1000))
     source_item_id: Mapped[str | None] = mapped_column(String(200))
     fetched_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+    first_seen_at: Mapped[datetime | None]
+    title: Mapped[str | None] = mapped_column(Text)  # this source's own headline
+    # The source item's own canonical URL: differs from the article's when a content-hash match merged it.
+    canonical_url: Mapped[str | None] = mapped_column(String(1000))
+
+    __table_args__ = (
+        Index("ix_news_article_sources_source_fetched_at", "source", "fetched_at"),
+        Index("ix_news_article_sources_source_item_id", "source", "source_item_id"),
+        Index("ix_news_article_sources_canonical_url", "canonical_url"),
+    )
 
 
 class NewsStockLink(Base):
@@ -207,11 +229,17 @@ class NewsStockLink(Base):
     code: Mapped[str] = mapped_column(Code, ForeignKey("stocks.code"), primary_key=True)
     evidence: Mapped[dict[str, Any]]  # which alias matched where
     confidence: Mapped[float] = mapped_column(Float)
+    # code (a six-digit code in the text) | alias (a name or alias) | corroborated (an ambiguous alias)
+    method: Mapped[str] = mapped_column(String(20), default="alias", server_default="alias")
 
     __table_args__ = (Index("ix_news_stock_links_code", "code"),)
 
 
 class Disclosure(Base):
+    """One DART filing. ``receipt_date`` is the source's publication stamp (a date: DART gives no
+    time); ``first_seen_at`` is the point-in-time truth (estimated for backfills, see
+    ``stock_insights.text.point_in_time``)."""
+
     __tablename__ = "disclosures"
 
     rcept_no: Mapped[str] = mapped_column(String(14), primary_key=True)
@@ -225,10 +253,14 @@ class Disclosure(Base):
     remarks: Mapped[str] = mapped_column(String(20), default="")
     viewer_url: Mapped[str] = mapped_column(String(200))
     first_seen_at: Mapped[datetime]
+    first_seen_estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    is_correction: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # [기재정정]
+    updated_at: Mapped[datetime | None]  # last time a run saw the filing (remarks can change)
 
     __table_args__ = (
         Index("ix_disclosures_code_receipt_date", "code", "receipt_date"),
         Index("ix_disclosures_first_seen_at", "first_seen_at"),
+        Index("ix_disclosures_receipt_date", "receipt_date"),
     )
 
 
@@ -421,4 +453,16 @@ class LLMCacheEntry(Base):
     model: Mapped[str] = mapped_column(String(100))
     response: Mapped[dict[str, Any]]
     usage: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class LeaderboardSnapshot(Base):
+    """Model standings over a rolling window, as of a trading day (evaluations/leaderboard)."""
+
+    __tablename__ = "leaderboards"
+
+    as_of_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    window: Mapped[int] = mapped_column(Integer, primary_key=True)  # trading days: 20, 60, 250
+    payload: Mapped[dict[str, Any]]  # every metric per model, JSON-safe (no NaN)
+    markdown: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]

@@ -9,11 +9,13 @@ from pydantic import Field
 from stock_insights.calendar import KST
 from stock_insights.defs.metadata import definition_metadata, run_metadata
 from stock_insights.defs.partitions import partition_days, previous_trading_day, trading_days
-from stock_insights.defs.resources import DatabaseResource
+from stock_insights.defs.resources import DatabaseResource, EmbeddingsResource
+from stock_insights.embeddings.retrieval import retrieve
 from stock_insights.predictors.base import DocumentInput, PredictionInput, PriceBar
-from stock_insights.predictors.registry import baseline_predictors
+from stock_insights.predictors.llm import CostCapReached, LLMError, LLMPredictor
+from stock_insights.predictors.registry import active_predictors, baseline_predictors, inactive_models
 from stock_insights.storage.db import session_scope
-from stock_insights.storage.documents import documents_for_stock, first_seen_of
+from stock_insights.storage.documents import documents_by_keys, documents_for_stock, first_seen_of
 from stock_insights.storage.forecasts import predictions_for_target, upsert_predictions
 from stock_insights.storage.market_data import active_stocks, closes_by_code
 
@@ -23,6 +25,8 @@ LOOKBACK_CALENDAR_DAYS = 60
 # News older than this before the cutoff is not read (the news-tone model looks at 36 hours).
 DOCUMENT_WINDOW = timedelta(days=3)
 POINT_IN_TIME_CHECK = "inputs_first_seen_before_cutoff"
+# LLM models read the top-k documents Milvus retrieves for the stock, first seen before the cutoff.
+RETRIEVAL_K = 12
 
 
 class PredictionConfig(dg.Config):
@@ -46,7 +50,7 @@ def cutoff_for(day) -> datetime:  # type: ignore[no-untyped-def]
         dg.AssetDep(["kis", "daily_bars"], partition_mapping=previous_trading_day),
         dg.AssetKey(["universe", "stocks"]),
     ],
-    metadata=definition_metadata(table="predictions", models=list(baseline_predictors())),
+    metadata=definition_metadata(table="predictions", baselines=list(baseline_predictors())),
     check_specs=[
         dg.AssetCheckSpec(
             POINT_IN_TIME_CHECK,
@@ -56,12 +60,17 @@ def cutoff_for(day) -> datetime:  # type: ignore[no-untyped-def]
     ],
 )
 def daily_predictions(
-    context: dg.AssetExecutionContext, config: PredictionConfig, database: DatabaseResource
+    context: dg.AssetExecutionContext,
+    config: PredictionConfig,
+    database: DatabaseResource,
+    embeddings: EmbeddingsResource,
 ) -> dg.MaterializeResult:
-    registry = baseline_predictors()
+    registry = active_predictors(database.engine)
     unknown = [m for m in config.models if m not in registry]
     if unknown:
-        raise dg.Failure(f"unknown model(s) {unknown}; known: {sorted(registry)}")
+        raise dg.Failure(
+            f"model(s) {unknown} are not active; active: {sorted(registry)}; inactive: {inactive_models()}"
+        )
     models = {name: registry[name] for name in (config.models or registry)}
     days = partition_days(context)
 
@@ -75,18 +84,36 @@ def daily_predictions(
             for day in days
             for code in stocks
         }
+    retrieved, retrieval_note = {}, "no LLM model active"
+    if any(isinstance(m, LLMPredictor) for m in models.values()):
+        retrieved, retrieval_note = retrieve_for_llms(database, embeddings, stocks, days)
+        context.log.info(f"retrieval: {retrieval_note}")
 
-    rows, skipped = [], Counter()
+    rows, skipped, stopped, failures = [], Counter(), {}, Counter()
     for day in days:
         as_of = cutoff_for(day)
         for code, name in stocks.items():
             history = [PriceBar(trading_date=d, close=c) for d, c in sorted(closes[code].items()) if d < day]
-            docs = [DocumentInput(**d) for d in documents[(day, code)]]
-            data = PredictionInput(
-                code=code, name=name, target_date=day, horizon=1, as_of=as_of, prices=history, documents=docs
-            )
+            recent = [DocumentInput(**d) for d in documents[(day, code)]]
             for model_name, model in models.items():
-                output = model.predict(data)
+                if model_name in stopped:
+                    continue
+                docs = recent
+                if isinstance(model, LLMPredictor) and (day, code) in retrieved:
+                    docs = [DocumentInput(**d) for d in retrieved[(day, code)]]
+                data = PredictionInput(
+                    code=code, name=name, target_date=day, horizon=1, as_of=as_of, prices=history, documents=docs
+                )
+                try:
+                    output = model.predict(data)
+                except CostCapReached as exc:
+                    stopped[model_name] = str(exc)
+                    context.log.warning(f"{model_name} stopped for the day: {exc}")
+                    continue
+                except LLMError as exc:
+                    failures[model_name] += 1
+                    context.log.warning(f"{model_name} gave no usable answer for {code} {day}: {exc}")
+                    continue
                 if output is None:
                     skipped[model_name] += 1
                     continue
@@ -137,6 +164,11 @@ def daily_predictions(
             documents_read=sum(len(v) for v in documents.values()),
             cost_usd=dg.MetadataValue.float(round(sum(r["cost_usd"] for r in rows), 6)),
             replays=sum(1 for r in rows if r["replay"]),
+            llm_calls=sum(1 for r in rows if r["prompt_tokens"] and not r["replay"]),
+            stopped_by_cost_cap=dg.MetadataValue.json(stopped),
+            answer_failures=dg.MetadataValue.json(dict(failures)),
+            inactive_models=dg.MetadataValue.json(inactive_models()),
+            retrieval=retrieval_note,
         ),
         check_results=[
             dg.AssetCheckResult(
@@ -144,6 +176,36 @@ def daily_predictions(
             )
         ],
     )
+
+
+def retrieve_for_llms(database, embeddings, stocks, days):  # type: ignore[no-untyped-def]
+    """Top-k documents per (day, stock) from Milvus, first seen before the cutoff (the filter runs in Milvus).
+
+    Without a reachable Milvus the LLM models read the same recent documents as the baselines, and the
+    run's metadata says so.
+    """
+    try:
+        embedder = embeddings.embedder()
+        store = embeddings.store(embedder)
+    except Exception as exc:  # Milvus down or misconfigured: degrade, do not fail the forecasts
+        return {}, f"Milvus unavailable ({type(exc).__name__}); LLMs read the recent documents from SQL"
+    out = {}
+    try:
+        with session_scope(database.engine) as session:
+            for day in days:
+                for code, name in stocks.items():
+                    hits = retrieve(
+                        store,
+                        embedder,
+                        code=code,
+                        query=f"{name} 실적 전망 주가 공시",
+                        before=cutoff_for(day),
+                        limit=RETRIEVAL_K,
+                    )
+                    out[(day, code)] = documents_by_keys(session, [(h.doc_type, h.sql_id) for h in hits])
+    finally:
+        store.close()
+    return out, f"Milvus top-{RETRIEVAL_K} from {store.collection}"
 
 
 def cited_after_cutoff(session, days) -> list[str]:  # type: ignore[no-untyped-def]

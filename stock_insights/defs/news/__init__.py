@@ -1,0 +1,1 @@
+"""``news/*``: Naver news search, Hankyung and Maeil RSS, Reddit — every 10 minutes, deduplicated."""

@@ -1,0 +1,232 @@
+"""Stock links: which tracked stocks an article is about, and the evidence for each link.
+
+Matching rules (all evidence is kept in ``StockLink.evidence``):
+
+- **Code mentions** (``삼성전자(005930)``, ``A005930``): a tracked code links at once. A parenthesised
+  six-digit code we do not track is counted in ``LinkResult.unknown_codes`` and links nothing.
+- **Names and aliases** from ``stocks`` (Korean and English), longest first, so ``SK하이닉스`` is
+  never read as ``SK`` and ``카카오게임즈`` never as ``카카오``. The character before a match must not
+  be a letter, digit or Hangul syllable; after a match, Hangul may follow only as particles
+  (``삼성전자가``, ``LG는``, ``KT와``, ``삼성전자발``), so ``LG유플러스``, ``카카오뱅크`` or
+  ``삼성전자우`` (different listings) do not link. Latin aliases need a word boundary and never
+  continue with ``&`` (``KT&G`` is another company).
+- **Ambiguous aliases** are short or common words: Latin aliases of three letters or fewer (``SK``,
+  ``LG``, ``KT``, ``HMM``, ``Kia`` — "hmm" and "KIA" are common in English chatter), which must also
+  match in their exact case, and Korean words in ``COMMON_WORD_ALIASES`` (``기아`` also means famine).
+  They link only with corroboration: the stock's code in the text, another of its aliases, or a
+  stock-market context word (``FINANCE_CONTEXT``: 주가, 실적, 목표주가, 코스피, shares, earnings …), and
+  not when a word of ``NEGATIVE_CONTEXT`` (기아 → 난민, 빈곤 …) is present.
+
+Confidence: code 0.95; official name 0.9; other unambiguous alias 0.8; ambiguous alias corroborated
+by the code 0.9, by another alias 0.75, by market context 0.6; +0.05 when matched in the title.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+AliasKind = Literal["name", "name_en", "alias"]
+
+COMMON_WORD_ALIASES = frozenset({"기아", "삼전"})
+MAX_AMBIGUOUS_LATIN = 3
+FINANCE_CONTEXT = (
+    "주가", "주식", "종목", "목표주가", "목표가", "시가총액", "시총", "코스피", "코스닥", "유가증권", "상장",
+    "공시", "영업이익", "순이익", "매출", "실적", "호실적", "투자의견", "증권가", "자사주", "배당", "지분",
+    "장중", "신고가", "신저가", "순매수", "순매도", "수주", "급등", "급락", "상한가", "하한가", "株",
+    "shares", "stock", "earnings", "kospi", "kosdaq", "dividend", "buyback", "price target", "market cap",
+)
+NEGATIVE_CONTEXT: dict[str, tuple[str, ...]] = {
+    "기아": ("난민", "빈곤", "굶주림", "식량난", "아동", "구호"),
+}
+PARTICLES = frozenset(
+    {
+        "은", "는", "이", "가", "을", "를", "의", "에", "와", "과", "도", "만", "로", "으로", "에서", "에게",
+        "께", "까지", "부터", "보다", "처럼", "이나", "나", "랑", "이랑", "하고", "측", "발", "향", "등",
+        "이며", "이자", "이고", "로서", "로써", "마저", "조차", "뿐", "엔", "에선", "선",
+    }
+)
+_MAX_PARTICLE = max(len(p) for p in PARTICLES)
+_CODE = re.compile(r"(?<![0-9A-Za-z])(\(?)A?(\d{6})(?!\d)(\)?)")
+_HANGUL_RUN = re.compile(r"[가-힣]+")
+_LATIN_END = re.compile(r"[0-9A-Za-z]$")
+
+CONFIDENCE = {"code": 0.95, "name": 0.9, "name_en": 0.9, "alias": 0.8}
+CORROBORATED = {"code": 0.9, "alias": 0.75, "finance_context": 0.6}
+TITLE_BONUS = 0.05
+
+
+@dataclass(frozen=True)
+class LinkTarget:
+    """A stock the linker may link to (built from the ``stocks`` table or ``universe.Listing``)."""
+
+    code: str
+    name: str
+    name_en: str | None = None
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Alias:
+    text: str
+    code: str
+    kind: AliasKind
+    ambiguous: bool
+
+
+class StockLink(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    confidence: float
+    evidence: dict[str, Any]
+
+
+@dataclass
+class LinkResult:
+    links: list[StockLink] = field(default_factory=list)
+    unknown_codes: list[str] = field(default_factory=list)
+    rejected: int = 0  # ambiguous matches left unlinked for lack of corroboration
+
+    @property
+    def codes(self) -> list[str]:
+        return [link.code for link in self.links]
+
+
+def is_ambiguous(alias: str) -> bool:
+    if alias in COMMON_WORD_ALIASES:
+        return True
+    return alias.isascii() and len(alias.replace(" ", "")) <= MAX_AMBIGUOUS_LATIN
+
+
+@lru_cache(maxsize=4096)
+def _is_particles(run: str) -> bool:
+    """True when a Hangul run is one or more particles (``에서도``, ``과의``)."""
+    if not run:
+        return True
+    for size in range(min(_MAX_PARTICLE, len(run)), 0, -1):
+        if run[:size] in PARTICLES and _is_particles(run[size:]):
+            return True
+    return False
+
+
+class StockLinker:
+    def __init__(self, targets: Iterable[LinkTarget]) -> None:
+        self.targets = {t.code: t for t in targets}
+        by_text: dict[str, list[_Alias]] = defaultdict(list)
+        for target in self.targets.values():
+            entries: list[tuple[str, AliasKind]] = [(target.name, "name")]
+            if target.name_en:
+                entries.append((target.name_en, "name_en"))
+            entries.extend((a, "alias") for a in target.aliases)
+            seen: set[str] = set()
+            for text, kind in entries:
+                text = text.strip()
+                if not text or text.casefold() in seen:
+                    continue
+                seen.add(text.casefold())
+                by_text[text.casefold()].append(_Alias(text, target.code, kind, is_ambiguous(text)))
+        self._aliases = dict(by_text)
+        patterns = []
+        for key in sorted(by_text, key=len, reverse=True):
+            text = by_text[key][0].text
+            pattern = re.escape(text)
+            if _LATIN_END.search(text):
+                pattern += r"(?![0-9A-Za-z&])"
+            patterns.append(pattern)
+        left = r"(?<![0-9A-Za-z가-힣])"
+        self._regex = re.compile(left + "(?:" + "|".join(patterns) + ")", re.IGNORECASE) if patterns else None
+        self._finance = re.compile("|".join(re.escape(w) for w in FINANCE_CONTEXT), re.IGNORECASE)
+
+    # --- matching ---------------------------------------------------------------------------------
+    def _alias_matches(self, field_name: str, text: str) -> list[tuple[_Alias, int]]:
+        if self._regex is None:
+            return []
+        out: list[tuple[_Alias, int]] = []
+        for match in self._regex.finditer(text):
+            found = match.group(0)
+            end = match.end()
+            follow = _HANGUL_RUN.match(text, end)
+            if follow and not _is_particles(follow.group(0)):
+                continue
+            for alias in self._aliases.get(found.casefold(), ()):
+                # Short Latin aliases only in their own case: "hmm" is not HMM, "kia" not Kia.
+                if alias.ambiguous and alias.text.isascii() and found != alias.text:
+                    continue
+                out.append((alias, match.start()))
+        return out
+
+    def link(self, fields: Mapping[str, str | None]) -> LinkResult:
+        """Links for an item whose texts are ``fields`` (e.g. title, summary, body)."""
+        result = LinkResult()
+        code_hits: dict[str, tuple[str, int]] = {}
+        matches: dict[str, list[tuple[_Alias, str, int]]] = defaultdict(list)
+        context: tuple[str, str] | None = None
+        all_text = []
+        for field_name, text in fields.items():
+            if not text:
+                continue
+            all_text.append(text)
+            for m in _CODE.finditer(text):
+                code = m.group(2)
+                if code in self.targets:
+                    code_hits.setdefault(code, (field_name, m.start(2)))
+                elif m.group(1) == "(" and m.group(3) == ")":
+                    result.unknown_codes.append(code)
+            for alias, pos in self._alias_matches(field_name, text):
+                matches[alias.code].append((alias, field_name, pos))
+            if context is None and (hit := self._finance.search(text)):
+                context = (hit.group(0), field_name)
+        joined = "\n".join(all_text)
+
+        for code in sorted(set(code_hits) | set(matches)):
+            found = matches.get(code, [])
+            evidence_matches = [
+                {"text": a.text, "field": f, "start": p, "kind": a.kind, "ambiguous": a.ambiguous}
+                for a, f, p in found[:5]
+            ]
+            in_title = any(f == "title" for _, f, _ in found) or code_hits.get(code, ("",))[0] == "title"
+            clear = [a for a, _, _ in found if not a.ambiguous]
+            corroboration: dict[str, Any] | None = None
+            if code in code_hits:
+                field_name, pos = code_hits[code]
+                evidence_matches.insert(0, {"text": code, "field": field_name, "start": pos, "kind": "code",
+                                            "ambiguous": False})
+                confidence = CONFIDENCE["code"] if not found or clear else CORROBORATED["code"]
+                if found and not clear:
+                    corroboration = {"by": "code", "value": code}
+                if clear:
+                    confidence = max(confidence, max(CONFIDENCE[a.kind] for a in clear))
+            elif clear:
+                confidence = max(CONFIDENCE[a.kind] for a in clear)
+            else:
+                texts = {a.text for a, _, _ in found}
+                negative = [w for t in texts for w in NEGATIVE_CONTEXT.get(t, ()) if w in joined]
+                if negative:
+                    result.rejected += 1
+                    continue
+                if len(texts) > 1:
+                    corroboration = {"by": "alias", "value": sorted(texts)}
+                    confidence = CORROBORATED["alias"]
+                elif context is not None:
+                    corroboration = {"by": "finance_context", "value": context[0], "field": context[1]}
+                    confidence = CORROBORATED["finance_context"]
+                else:
+                    result.rejected += 1
+                    continue
+            if in_title:
+                confidence = min(0.99, confidence + TITLE_BONUS)
+            result.links.append(
+                StockLink(
+                    code=code,
+                    confidence=round(confidence, 3),
+                    evidence={"matches": evidence_matches, "corroboration": corroboration},
+                )
+            )
+        return result

@@ -1,0 +1,61 @@
+"""predictions/daily with every model active against the sandbox: LLM answers cached, costed, replayed."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+import httpx
+import pytest
+from sqlalchemy import select
+
+from stock_insights.settings import reset_settings_cache
+from stock_insights.storage.db import make_engine, session_scope
+from stock_insights.storage.models import Prediction
+from stock_insights_tests.test_slice_end_to_end import materialize
+
+DAYS = (date(2026, 10, 27), date(2026, 10, 28))
+
+
+def test_every_model_predicts_and_a_rerun_makes_no_llm_call(  # type: ignore[no-untyped-def]
+    sandbox_env: str, sandbox, milvus_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-sandbox-openai")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{sandbox.url}/v1")
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-sandbox-openrouter")
+    monkeypatch.setenv("OPENROUTER_BASE_URL", f"{sandbox.url}/openrouter/v1")
+    monkeypatch.setenv("MILVUS_URI", milvus_uri)
+    monkeypatch.setenv("EMBEDDER", "hashing")
+    reset_settings_cache()
+    assert materialize([["universe", "stocks"]]).success
+    assert materialize([["kis", "daily_bars"]], date(2026, 9, 1), DAYS[-1]).success
+
+    def chat_calls() -> int:
+        return httpx.get(f"{sandbox.url}/_sandbox/stats").json()["openai"].get("chat_requests", 0)
+
+    instance = dg.DagsterInstance.ephemeral()
+    assert materialize([["predictions", "daily"]], DAYS[0], DAYS[-1], instance).success
+    first_calls = chat_calls()
+    assert first_calls == 2 * 4 * len(DAYS)  # two LLMs x four stocks x two days
+    metadata = instance.get_latest_materialization_event(
+        dg.AssetKey(["predictions", "daily"])).asset_materialization.metadata  # type: ignore[union-attr]
+    assert metadata["llm_calls"].value == first_calls and metadata["replays"].value == 0
+    assert metadata["inputs_first_seen_before_cutoff"].value if "inputs_first_seen_before_cutoff" in metadata \
+        else True
+
+    engine = make_engine(sandbox_env)
+    with session_scope(engine) as session:
+        rows = session.execute(select(Prediction)).scalars().all()
+        assert {p.model for p in rows} == {"momentum", "news_tone", "gpt-4o", "deepseek-v3"}
+        llm = [p for p in rows if p.model in ("gpt-4o", "deepseek-v3")]
+        assert all(p.prompt_tokens > 0 and p.cost_usd > 0 and not p.replay for p in llm)
+        assert all(p.prompt_version == "v1" for p in llm)
+
+    # Re-materializing the same days: every LLM answer is a replay from the cache, no call is made.
+    assert materialize([["predictions", "daily"]], DAYS[0], DAYS[-1], instance).success
+    assert chat_calls() == first_calls
+    with session_scope(engine) as session:
+        replays = session.execute(select(Prediction).where(Prediction.model == "gpt-4o")).scalars().all()
+        assert replays and all(p.replay for p in replays)
+        assert all(p.cost_usd > 0 for p in replays)  # the first call's cost stays on the row
+    engine.dispose()
