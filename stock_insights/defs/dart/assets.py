@@ -7,7 +7,6 @@ single-run backfill over any range asks ``list.json`` for one contiguous range (
 windows by the client).
 """
 
-
 from datetime import date, datetime, timedelta
 
 import dagster as dg
@@ -58,8 +57,11 @@ def _kst_today() -> date:
     pool="dart",
     metadata=definition_metadata(table="stocks.dart_corp_code", source="OpenDART corpCode.xml"),
     check_specs=[
-        dg.AssetCheckSpec("every_tracked_stock_has_corp_code", asset=["dart", "corp_codes"],
-                          description="Every active stock found its corp code in corpCode.xml."),
+        dg.AssetCheckSpec(
+            "every_tracked_stock_has_corp_code",
+            asset=["dart", "corp_codes"],
+            description="Every active stock found its corp code in corpCode.xml.",
+        ),
     ],
 )
 def corp_codes(
@@ -79,14 +81,20 @@ def corp_codes(
     listed = sum(1 for row in batch.rows if row.stock_code)
     preview = [
         {"code": row.stock_code, "corp_code": row.corp_code, "name": row.corp_name}
-        for row in batch.rows if row.stock_code in active
+        for row in batch.rows
+        if row.stock_code in active
     ]
     context.log.info(f"{len(batch.rows)} corp codes ({listed} listed); {update.changed} stock(s) updated")
     return dg.MaterializeResult(
         metadata=run_metadata(
-            update.matched, preview,
-            corp_codes=len(batch.rows), listed=listed, matched=update.matched, changed=update.changed,
-            missing=dg.MetadataValue.json(missing), skipped=sum(batch.skipped.values()),
+            update.matched,
+            preview,
+            corp_codes=len(batch.rows),
+            listed=listed,
+            matched=update.matched,
+            changed=update.changed,
+            missing=dg.MetadataValue.json(missing),
+            skipped=sum(batch.skipped.values()),
             skipped_by_reason=dg.MetadataValue.json(batch.skipped),
         ),
         check_results=[
@@ -115,8 +123,11 @@ def corp_codes(
     pool="dart",
     metadata=definition_metadata(table="disclosures", source="OpenDART list.json"),
     check_specs=[
-        dg.AssetCheckSpec("no_future_dated_items", asset=["dart", "disclosures"],
-                          description="No filing has a receipt date after today (KST)."),
+        dg.AssetCheckSpec(
+            "no_future_dated_items",
+            asset=["dart", "disclosures"],
+            description="No filing has a receipt date after today (KST).",
+        ),
     ],
 )
 def disclosures(
@@ -147,8 +158,13 @@ def disclosures(
             f"from {batch.pages} page(s), the rest is missing; re-run this range tomorrow ({batch.message})"
         )
     preview = [
-        {"rcept_no": r.rcept_no, "date": r.receipt_date.isoformat(), "code": r.stock_code or "(unlisted)",
-         "corp": r.corp_name, "report": r.report_name[:40]}
+        {
+            "rcept_no": r.rcept_no,
+            "date": r.receipt_date.isoformat(),
+            "code": r.stock_code or "(unlisted)",
+            "corp": r.corp_name,
+            "report": r.report_name[:40],
+        }
         for r in sorted(tracked_new or rows, key=lambda r: r.rcept_no, reverse=True)[:10]
     ]
     context.log.info(
@@ -157,8 +173,10 @@ def disclosures(
     )
     return dg.MaterializeResult(
         metadata=run_metadata(
-            len(rows), preview,
-            new=result.new, duplicates=result.updated + result.duplicates_in_batch,
+            len(rows),
+            preview,
+            new=result.new,
+            duplicates=result.updated + result.duplicates_in_batch,
             new_estimated_first_seen=result.new_estimated,
             tracked_new=len(tracked_new),
             unlisted=sum(1 for r in rows if r.stock_code is None),
@@ -171,8 +189,9 @@ def disclosures(
             requested_for=requested_for,
         ),
         check_results=[
-            dg.AssetCheckResult(check_name="no_future_dated_items", passed=future == 0,
-                                metadata={"future_dated": future})
+            dg.AssetCheckResult(
+                check_name="no_future_dated_items", passed=future == 0, metadata={"future_dated": future}
+            )
         ],
     )
 
@@ -221,11 +240,15 @@ def financials(
             calls += batch.calls
             empty += batch.empty_calls
             skipped += sum(batch.skipped.values()) + result.duplicates
-            latest = max((r for r in batch.rows if r.account_id == "ifrs-full_Revenue" and r.fs_div == "CFS"),
-                         key=lambda r: r.period, default=None)
+            latest = max(
+                (r for r in batch.rows if r.account_id == "ifrs-full_Revenue" and r.fs_div == "CFS"),
+                key=lambda r: r.period,
+                default=None,
+            )
             if latest is not None:
-                preview.append({"code": code, "period": latest.period, "report": latest.reprt_code,
-                                "revenue": latest.amount})
+                preview.append(
+                    {"code": code, "period": latest.period, "report": latest.reprt_code, "revenue": latest.amount}
+                )
     if stopped:
         raise dg.Failure(f"OpenDART stopped the run after {written} rows were written: {stopped}")
     if failures and len(failures) == len(corp):
@@ -235,8 +258,12 @@ def financials(
     context.log.info(f"{written} statement lines for {len(corp)} stock(s), years {years} ({data_mode()} data)")
     return dg.MaterializeResult(
         metadata=run_metadata(
-            written, preview,
-            years=dg.MetadataValue.json(years), calls=calls, empty_answers=empty, skipped=skipped,
+            written,
+            preview,
+            years=dg.MetadataValue.json(years),
+            calls=calls,
+            empty_answers=empty,
+            skipped=skipped,
             stocks_without_corp_code=dg.MetadataValue.json(missing),
             failed=dg.MetadataValue.json(failures),
         )

@@ -1,6 +1,5 @@
 """The OpenDART client as a Dagster resource; DART_API_KEY is read when the client is built."""
 
-
 import dagster as dg
 from pydantic import Field
 

@@ -1,7 +1,6 @@
 """DART schedules (Asia/Seoul). Filings reach ``dart/disclosures`` within a minute through the
 ``dart_new_filings`` sensor; the evening run completes the day's partition after DART's working day."""
 
-
 from datetime import datetime
 
 import dagster as dg

@@ -17,7 +17,6 @@ must be partitioned by trading day too). The ``run_key`` encodes the receipt num
 cursor never launches the same work twice.
 """
 
-
 import hashlib
 from datetime import datetime, timedelta
 
@@ -36,7 +35,7 @@ from stock_insights.storage.db import session_scope
 from stock_insights.storage.market_data import active_stocks
 
 # What a tracked stock's new filing sets off. Predictions and alerts add their keys here.
-DOWNSTREAM_ON_FILING: list[dg.AssetKey] = [dg.AssetKey(["dart", "disclosures"])]
+DOWNSTREAM_ON_FILING: list[dg.AssetKey] = [dg.AssetKey(["dart", "disclosures"]), dg.AssetKey(["predictions", "daily"])]
 MAX_TAGGED = 20  # receipt numbers listed in a run tag
 FULL_SWEEP = timedelta(minutes=15)
 
@@ -95,30 +94,35 @@ def dart_new_filings(
             grown = first.total_count - cursor.total
             sweep = not cursor.last_sweep or now - datetime.fromisoformat(cursor.last_sweep) >= FULL_SWEEP
             if not first.partial and cursor.total and grown <= 0 and not sweep:
-                return dg.SensorResult(skip_reason=f"no new filing today (total {first.total_count})",
-                                       cursor=cursor.model_dump_json())
+                return dg.SensorResult(
+                    skip_reason=f"no new filing today (total {first.total_count})", cursor=cursor.model_dump_json()
+                )
             if not first.partial and first.total_count > PAGE_COUNT and (sweep or grown > 0):
                 batch = client.list_filings(today, today, max_pages=None if sweep else grown // PAGE_COUNT + 2)
             if sweep and not batch.partial:
                 cursor.last_sweep = now.isoformat()
     except DartQuotaExceeded:
         cursor.stopped_for_day = True
-        return dg.SensorResult(skip_reason="OpenDART daily request limit (020) reached",
-                               cursor=cursor.model_dump_json())
+        return dg.SensorResult(
+            skip_reason="OpenDART daily request limit (020) reached", cursor=cursor.model_dump_json()
+        )
     except SourceError as exc:
         return dg.SkipReason(f"list.json failed, will retry next minute: {exc}")
     if batch.partial:
         cursor.stopped_for_day = True
-        return dg.SensorResult(skip_reason=f"OpenDART stopped the poll: {batch.message}",
-                               cursor=cursor.model_dump_json())
+        return dg.SensorResult(
+            skip_reason=f"OpenDART stopped the poll: {batch.message}", cursor=cursor.model_dump_json()
+        )
 
     seen = set(cursor.seen)
-    new = sorted((r for r in batch.rows if r.stock_code in tracked and r.rcept_no not in seen),
-                 key=lambda r: r.rcept_no)
+    new = sorted(
+        (r for r in batch.rows if r.stock_code in tracked and r.rcept_no not in seen), key=lambda r: r.rcept_no
+    )
     cursor.total = max(cursor.total, first.total_count)
     if not new:
-        return dg.SensorResult(skip_reason=f"no new filing of a tracked stock (total {first.total_count})",
-                               cursor=cursor.model_dump_json())
+        return dg.SensorResult(
+            skip_reason=f"no new filing of a tracked stock (total {first.total_count})", cursor=cursor.model_dump_json()
+        )
     cursor.seen = sorted(seen | {r.rcept_no for r in new})
     if not calendar.is_session(today):
         return dg.SensorResult(

@@ -7,6 +7,7 @@ import dagster as dg
 from pydantic import Field
 
 from stock_insights.calendar import KST
+from stock_insights.defs.dart.assets import FILING_CODES_TAG
 from stock_insights.defs.metadata import definition_metadata, run_metadata
 from stock_insights.defs.partitions import partition_days, previous_trading_day, trading_days
 from stock_insights.defs.resources import DatabaseResource, EmbeddingsResource
@@ -33,8 +34,10 @@ class PredictionConfig(dg.Config):
     models: list[str] = Field(default_factory=list, description="Models to run; empty means every active model.")
 
 
-def cutoff_for(day) -> datetime:  # type: ignore[no-untyped-def]
-    return datetime.combine(day, CUTOFF, tzinfo=KST)
+def cutoff_for(day, later: datetime | None = None) -> datetime:  # type: ignore[no-untyped-def]
+    """08:00 KST on the target day, or a later cutoff (a filing-triggered refresh during that day)."""
+    fixed = datetime.combine(day, CUTOFF, tzinfo=KST)
+    return later if later is not None and later > fixed and later.astimezone(KST).date() == day else fixed
 
 
 @dg.asset(
@@ -49,6 +52,9 @@ def cutoff_for(day) -> datetime:  # type: ignore[no-untyped-def]
     deps=[
         dg.AssetDep(["kis", "daily_bars"], partition_mapping=previous_trading_day),
         dg.AssetKey(["universe", "stocks"]),
+        dg.AssetKey(["dart", "disclosures"]),
+        *(dg.AssetKey(["news", source]) for source in ("naver", "hankyung", "maeil", "reddit")),
+        dg.AssetKey(["embeddings", "documents"]),
     ],
     metadata=definition_metadata(table="predictions", baselines=list(baseline_predictors())),
     check_specs=[
@@ -73,25 +79,28 @@ def daily_predictions(
         )
     models = {name: registry[name] for name in (config.models or registry)}
     days = partition_days(context)
+    # A run requested by the filing sensor refreshes the filing stocks' forecasts for today as a new
+    # version: same day, a later cutoff (the moment of the run), so it may read the new filing.
+    filing_codes = [c for c in context.run.tags.get(FILING_CODES_TAG, "").split(",") if c]
+    refresh_cutoff = datetime.now(KST).replace(second=0, microsecond=0) if filing_codes else None
+    cutoffs = {day: cutoff_for(day, refresh_cutoff) for day in days}
 
     with session_scope(database.engine) as session:
-        stocks = {s.code: s.name for s in active_stocks(session)}
+        stocks = {s.code: s.name for s in active_stocks(session) if not filing_codes or s.code in filing_codes}
         closes = closes_by_code(session, list(stocks), min(days) - timedelta(days=LOOKBACK_CALENDAR_DAYS), max(days))
         documents = {
-            (day, code): documents_for_stock(
-                session, code, before=cutoff_for(day), since=cutoff_for(day) - DOCUMENT_WINDOW
-            )
+            (day, code): documents_for_stock(session, code, before=cutoffs[day], since=cutoffs[day] - DOCUMENT_WINDOW)
             for day in days
             for code in stocks
         }
     retrieved, retrieval_note = {}, "no LLM model active"
     if any(isinstance(m, LLMPredictor) for m in models.values()):
-        retrieved, retrieval_note = retrieve_for_llms(database, embeddings, stocks, days)
+        retrieved, retrieval_note = retrieve_for_llms(database, embeddings, stocks, cutoffs)
         context.log.info(f"retrieval: {retrieval_note}")
 
     rows, skipped, stopped, failures = [], Counter(), {}, Counter()
     for day in days:
-        as_of = cutoff_for(day)
+        as_of = cutoffs[day]
         for code, name in stocks.items():
             history = [PriceBar(trading_date=d, close=c) for d, c in sorted(closes[code].items()) if d < day]
             recent = [DocumentInput(**d) for d in documents[(day, code)]]
@@ -178,7 +187,7 @@ def daily_predictions(
     )
 
 
-def retrieve_for_llms(database, embeddings, stocks, days):  # type: ignore[no-untyped-def]
+def retrieve_for_llms(database, embeddings, stocks, cutoffs):  # type: ignore[no-untyped-def]
     """Top-k documents per (day, stock) from Milvus, first seen before the cutoff (the filter runs in Milvus).
 
     Without a reachable Milvus the LLM models read the same recent documents as the baselines, and the
@@ -192,14 +201,14 @@ def retrieve_for_llms(database, embeddings, stocks, days):  # type: ignore[no-un
     out = {}
     try:
         with session_scope(database.engine) as session:
-            for day in days:
+            for day, cutoff in cutoffs.items():
                 for code, name in stocks.items():
                     hits = retrieve(
                         store,
                         embedder,
                         code=code,
                         query=f"{name} 실적 전망 주가 공시",
-                        before=cutoff_for(day),
+                        before=cutoff,
                         limit=RETRIEVAL_K,
                     )
                     out[(day, code)] = documents_by_keys(session, [(h.doc_type, h.sql_id) for h in hits])
