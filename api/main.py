@@ -1,4 +1,4 @@
-"""The app factory: settings, database, middleware and routers, nothing else."""
+"""The app factory: settings, lifespan resources, middleware and routers, nothing else."""
 
 from __future__ import annotations
 
@@ -8,16 +8,48 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from api import problems
-from api.routes import health, predictions, stocks
+from api.core.middleware import DefaultCacheControl
+from api.core.state import build_state
+from api.routes import (
+    auth,
+    dashboard,
+    disclosures,
+    evaluations,
+    experiments,
+    health,
+    market,
+    news,
+    notifications,
+    predictions,
+    reports,
+    search,
+    stocks,
+    users,
+)
 from stock_insights.settings import get_settings
-from stock_insights.storage.db import make_async_engine
 from stock_insights.storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
+
+ROUTERS = (
+    health.router,
+    auth.router,
+    users.router,
+    stocks.router,
+    market.router,
+    news.router,
+    disclosures.router,
+    search.router,
+    predictions.router,
+    experiments.router,
+    evaluations.router,
+    dashboard.router,
+    reports.router,
+    notifications.router,
+)
 
 
 def create_app(*, migrate: bool = True) -> FastAPI:
@@ -27,26 +59,34 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
             await run_in_threadpool(upgrade, settings.DATABASE_URL)
-        engine = make_async_engine(settings.DATABASE_URL)
-        app.state.engine = engine
-        app.state.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        state = build_state(settings, health.VERSION)
+        app.state.api = state
+        app.state.engine = state.engine
+        app.state.sessions = state.sessions
         try:
             yield
         finally:
-            await engine.dispose()
+            await state.aclose()
 
     app = FastAPI(
         title="stock_insights API",
         version=health.VERSION,
         description="Korean market data, news, AI predictions and their evaluations. Every answer says whether "
-        "its data is live or simulated (`data_mode`).",
+        "its data is live or simulated (`data_mode`). Every `/api/v1` route except `auth` needs a bearer token "
+        "(`POST /api/v1/auth/token`); errors are RFC 9457 `application/problem+json`. Read answers carry an "
+        "`ETag`: send it back in `If-None-Match` for a `304`.",
         lifespan=lifespan,
     )
+    app.add_middleware(DefaultCacheControl)
     app.add_middleware(
-        CORSMiddleware, allow_origins=settings.API_CORS_ORIGINS, allow_methods=["*"], allow_headers=["*"]
+        CORSMiddleware,
+        allow_origins=settings.API_CORS_ORIGINS,
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "If-None-Match"],
+        expose_headers=["ETag", "Retry-After"],
     )
     problems.install(app)
-    for router in (health.router, stocks.router, predictions.router):
+    for router in ROUTERS:
         app.include_router(router)
     return app
 

@@ -1,18 +1,89 @@
-"""Response models: the API's contract with the frontend, with examples for the OpenAPI schema."""
+"""Request and response models: the API's contract with the frontend, with examples for OpenAPI."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Literal
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+DataMode = Literal["live", "simulated"]
+RoleName = Literal["user", "analyst", "admin"]
 StockCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
 
+# Dates outside this range are refused up front: they cannot be real market data, and date
+# arithmetic near year 1 or 9999 would overflow.
+MIN_DATE = date(1900, 1, 1)
+MAX_DATE = date(2100, 12, 31)
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _clean_text(value: str) -> str:
+    """No control characters (PostgreSQL refuses NUL) and valid UTF-8 (no lone surrogates)."""
+    if _CONTROL.search(value):
+        raise ValueError("control characters are not allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode") from None
+    return value
+
+
+def _utf8(value: str) -> str:
+    """Any characters, but encodable (a password is hashed as UTF-8 bytes)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text must be valid Unicode") from None
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    """A naive time means UTC; the range is checked before any conversion can overflow."""
+    if not MIN_DATE <= value.date() <= MAX_DATE:
+        raise ValueError(f"must be between {MIN_DATE} and {MAX_DATE}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _in_range(value: date) -> date:
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise ValueError(f"must be between {MIN_DATE} and {MAX_DATE}")
+    return value
+
+
+def text(max_length: int, min_length: int = 0) -> Any:
+    """A bounded string without control characters (the annotation of a free-text field)."""
+    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_clean_text)]
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+MarketDate = Annotated[date, AfterValidator(_in_range)]
+Email = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        to_lower=True,
+        min_length=3,
+        max_length=320,
+        pattern=r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+$",
+    ),
+    AfterValidator(_clean_text),
+]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+# ----------------------------------------------------------------------------------------------
+# Health
+# ----------------------------------------------------------------------------------------------
 class Health(BaseModel):
     status: Literal["ok"]
-    data_mode: Literal["live", "simulated"]
+    data_mode: DataMode
     version: str
 
     model_config = ConfigDict(
@@ -27,10 +98,137 @@ class DependencyStatus(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ready", "degraded", "unavailable"]
-    data_mode: Literal["live", "simulated"]
+    data_mode: DataMode
     checks: dict[str, DependencyStatus]
 
+    model_config = _examples(
+        {
+            "status": "degraded",
+            "data_mode": "simulated",
+            "checks": {
+                "database": {"ok": True, "detail": "reachable"},
+                "redis": {"ok": False, "detail": "unreachable (ConnectionError); serving from the database"},
+                "milvus": {"ok": True, "detail": "reachable"},
+            },
+        }
+    )
 
+
+# ----------------------------------------------------------------------------------------------
+# Auth and users
+# ----------------------------------------------------------------------------------------------
+class RegisterIn(BaseModel):
+    model_config = _examples({"email": "analyst@example.com", "password": "correct horse battery staple"})
+
+    email: Email
+    password: Annotated[str, Field(min_length=8, max_length=256), AfterValidator(_utf8)]
+
+
+class RefreshIn(BaseModel):
+    model_config = _examples({"refresh_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9..."})
+
+    refresh_token: Annotated[str, Field(min_length=1, max_length=4096), AfterValidator(_utf8)]
+
+
+class TokenOut(BaseModel):
+    model_config = _examples(
+        {
+            "access_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...",
+            "refresh_token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9...",
+            "token_type": "bearer",
+            "expires_in": 900,
+            "refresh_expires_in": 1209600,
+        }
+    )
+
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+    refresh_expires_in: int
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 7,
+                    "email": "analyst@example.com",
+                    "role": "analyst",
+                    "webhook_url": None,
+                    "created_at": "2026-11-25T01:02:03Z",
+                }
+            ]
+        },
+    )
+
+    id: int
+    email: str
+    role: RoleName
+    webhook_url: str | None
+    created_at: datetime
+
+
+class UserList(BaseModel):
+    model_config = _examples(
+        {
+            "items": [
+                {
+                    "id": 7,
+                    "email": "analyst@example.com",
+                    "role": "analyst",
+                    "webhook_url": None,
+                    "created_at": "2026-11-25T01:02:03Z",
+                }
+            ],
+            "next_cursor": None,
+        }
+    )
+
+    items: list[UserOut]
+    next_cursor: str | None
+
+
+class RoleIn(BaseModel):
+    model_config = _examples({"role": "analyst"})
+
+    role: RoleName
+
+
+class WebhookIn(BaseModel):
+    model_config = _examples({"url": "https://hooks.slack.com/services/T000/B000/XXXX"}, {"url": None})
+
+    url: Annotated[
+        str | None,
+        StringConstraints(max_length=1000, pattern=r"^https?://[^\s/$.?#][^\s\x00-\x1f]*$"),
+        Field(description="http(s) URL that receives Slack-compatible JSON; null removes it"),
+    ] = None
+
+
+class WatchlistItemOut(BaseModel):
+    model_config = _examples(
+        {"code": "005930", "name": "삼성전자", "market": "KOSPI", "added_at": "2026-11-25T01:02:03Z"}
+    )
+
+    code: StockCode
+    name: str
+    market: str
+    added_at: datetime
+
+
+class Watchlist(BaseModel):
+    model_config = _examples(
+        {"items": [{"code": "005930", "name": "삼성전자", "market": "KOSPI", "added_at": "2026-11-25T01:02:03Z"}]}
+    )
+
+    items: list[WatchlistItemOut]
+
+
+# ----------------------------------------------------------------------------------------------
+# Stocks and market data
+# ----------------------------------------------------------------------------------------------
 class StockOut(BaseModel):
     model_config = ConfigDict(
         from_attributes=True,
@@ -62,8 +260,41 @@ class StockDetail(StockOut):
 
 
 class StockList(BaseModel):
+    model_config = _examples(
+        {
+            "items": [
+                {
+                    "code": "005930",
+                    "name": "삼성전자",
+                    "name_en": "Samsung Electronics",
+                    "market": "KOSPI",
+                    "dart_corp_code": "00126380",
+                    "aliases": ["삼성전자", "Samsung Electronics"],
+                    "active": True,
+                }
+            ],
+            "data_mode": "simulated",
+        }
+    )
+
     items: list[StockOut]
-    data_mode: Literal["live", "simulated"]
+    data_mode: DataMode
+
+
+class StockCreate(BaseModel):
+    """Add (or re-activate) a stock. Name and market may be left out for a code the platform knows."""
+
+    model_config = _examples(
+        {"code": "373220"},
+        {"code": "086520", "name": "에코프로", "name_en": "EcoPro", "market": "KOSDAQ", "aliases": ["에코프로"]},
+    )
+
+    code: StockCode
+    name: text(100, 1) | None = None
+    name_en: text(200) | None = None
+    market: Literal["KOSPI", "KOSDAQ"] | None = None
+    dart_corp_code: Annotated[str | None, StringConstraints(pattern=r"^\d{8}$")] = None
+    aliases: Annotated[list[text(100, 1)], Field(max_length=20)] | None = None
 
 
 class PriceBarOut(BaseModel):
@@ -93,13 +324,280 @@ class PriceBarOut(BaseModel):
     adjusted: bool
 
 
+class MinuteBarOut(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "bar_time": "2026-11-25T00:01:00Z",
+                    "trading_date": "2026-11-25",
+                    "open": 71200,
+                    "high": 71300,
+                    "low": 71100,
+                    "close": 71300,
+                    "volume": 51234,
+                    "cum_trade_value": 3650000000,
+                }
+            ]
+        },
+    )
+
+    bar_time: datetime
+    trading_date: date
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+    cum_trade_value: int
+
+
 class PriceSeries(BaseModel):
+    model_config = _examples(
+        {
+            "code": "005930",
+            "interval": "1d",
+            "items": [
+                {
+                    "trading_date": "2026-11-25",
+                    "open": 71200,
+                    "high": 72000,
+                    "low": 70900,
+                    "close": 71800,
+                    "volume": 12345678,
+                    "trade_value": 884000000000,
+                    "adjusted": True,
+                }
+            ],
+            "data_mode": "simulated",
+        }
+    )
+
     code: StockCode
-    interval: Literal["1d"]
-    items: list[PriceBarOut]
-    data_mode: Literal["live", "simulated"]
+    interval: Literal["1d", "1m"]
+    items: list[PriceBarOut] | list[MinuteBarOut]
+    data_mode: DataMode
 
 
+class OrderBookLevel(BaseModel):
+    price: float
+    quantity: int
+
+
+class OrderBookOut(BaseModel):
+    model_config = _examples(
+        {
+            "code": "005930",
+            "snapshot_at": "2026-11-25T05:10:00Z",
+            "asks": [{"price": 71900, "quantity": 1200}],
+            "bids": [{"price": 71800, "quantity": 3400}],
+            "total_ask_quantity": 120000,
+            "total_bid_quantity": 150000,
+            "source": "kis",
+            "data_mode": "simulated",
+        }
+    )
+
+    code: StockCode
+    snapshot_at: datetime
+    asks: list[OrderBookLevel] = Field(description="Level 1 (best ask) first")
+    bids: list[OrderBookLevel] = Field(description="Level 1 (best bid) first")
+    total_ask_quantity: int
+    total_bid_quantity: int
+    source: str
+    data_mode: DataMode
+
+
+class FinancialItemOut(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "source": "dart",
+                    "statement": "IS",
+                    "period": "202609",
+                    "fs_div": "CFS",
+                    "account": "ifrs-full_Revenue",
+                    "account_name": "매출액",
+                    "value": 79000000000000,
+                    "unit": "KRW",
+                    "report_code": "11014",
+                    "rcept_no": "20261114000123",
+                    "published_at": "2026-11-14T07:00:00Z",
+                }
+            ]
+        },
+    )
+
+    source: str
+    statement: str
+    period: str
+    fs_div: str
+    account: str
+    account_name: str | None
+    value: float | None
+    unit: str
+    report_code: str | None
+    rcept_no: str | None
+    published_at: datetime | None
+
+
+class Financials(BaseModel):
+    model_config = _examples(
+        {
+            "code": "005930",
+            "items": [
+                {
+                    "source": "dart",
+                    "statement": "IS",
+                    "period": "202609",
+                    "fs_div": "CFS",
+                    "account": "ifrs-full_Revenue",
+                    "account_name": "매출액",
+                    "value": 79000000000000,
+                    "unit": "KRW",
+                    "report_code": "11014",
+                    "rcept_no": "20261114000123",
+                    "published_at": "2026-11-14T07:00:00Z",
+                }
+            ],
+            "data_mode": "simulated",
+        }
+    )
+
+    code: StockCode
+    items: list[FinancialItemOut]
+    data_mode: DataMode
+
+
+# ----------------------------------------------------------------------------------------------
+# News and disclosures
+# ----------------------------------------------------------------------------------------------
+class NewsSourceOut(BaseModel):
+    source: str
+    url: str
+
+
+class NewsItemOut(BaseModel):
+    model_config = _examples(
+        {
+            "id": 42,
+            "title": "삼성전자, 3분기 영업이익 시장 예상 상회",
+            "summary": None,
+            "url": "https://www.hankyung.com/article/2026112512345",
+            "language": "ko",
+            "published_at": "2026-11-25T01:00:00Z",
+            "first_seen_at": "2026-11-25T01:04:10Z",
+            "sources": [{"source": "hankyung", "url": "https://www.hankyung.com/article/2026112512345"}],
+            "codes": ["005930"],
+        }
+    )
+
+    id: int
+    title: str
+    summary: str | None
+    url: str
+    language: str
+    published_at: datetime
+    first_seen_at: datetime
+    sources: list[NewsSourceOut]
+    codes: list[StockCode]
+
+
+class NewsPage(BaseModel):
+    model_config = _examples(
+        {
+            "items": [
+                {
+                    "id": 42,
+                    "title": "삼성전자, 3분기 영업이익 시장 예상 상회",
+                    "summary": None,
+                    "url": "https://www.hankyung.com/article/2026112512345",
+                    "language": "ko",
+                    "published_at": "2026-11-25T01:00:00Z",
+                    "first_seen_at": "2026-11-25T01:04:10Z",
+                    "sources": [{"source": "hankyung", "url": "https://www.hankyung.com/article/2026112512345"}],
+                    "codes": ["005930"],
+                }
+            ],
+            "next_cursor": "WyIyMDI2LTExLTI1VDAxOjAwOjAwKzAwOjAwIiw0Ml0",
+            "data_mode": "simulated",
+        }
+    )
+
+    items: list[NewsItemOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
+    data_mode: DataMode
+
+
+class DisclosureOut(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "rcept_no": "20261125000321",
+                    "corp_code": "00126380",
+                    "corp_name": "삼성전자",
+                    "code": "005930",
+                    "corp_cls": "Y",
+                    "report_name": "주요사항보고서(자기주식취득결정)",
+                    "filer_name": "삼성전자",
+                    "receipt_date": "2026-11-25",
+                    "remarks": "",
+                    "viewer_url": "https://dart.fss.or.kr/dsaf001/main.do?rcpNo=20261125000321",
+                    "first_seen_at": "2026-11-25T06:31:00Z",
+                }
+            ]
+        },
+    )
+
+    rcept_no: str
+    corp_code: str
+    corp_name: str
+    code: str | None
+    corp_cls: str
+    report_name: str
+    filer_name: str
+    receipt_date: date
+    remarks: str
+    viewer_url: str
+    first_seen_at: datetime
+
+
+class DisclosurePage(BaseModel):
+    model_config = _examples(
+        {
+            "items": [
+                {
+                    "rcept_no": "20261125000321",
+                    "corp_code": "00126380",
+                    "corp_name": "삼성전자",
+                    "code": "005930",
+                    "corp_cls": "Y",
+                    "report_name": "주요사항보고서(자기주식취득결정)",
+                    "filer_name": "삼성전자",
+                    "receipt_date": "2026-11-25",
+                    "remarks": "",
+                    "viewer_url": "https://dart.fss.or.kr/dsaf001/main.do?rcpNo=20261125000321",
+                    "first_seen_at": "2026-11-25T06:31:00Z",
+                }
+            ],
+            "next_cursor": None,
+            "data_mode": "simulated",
+        }
+    )
+
+    items: list[DisclosureOut]
+    next_cursor: str | None
+    data_mode: DataMode
+
+
+# ----------------------------------------------------------------------------------------------
+# Predictions, experiments, evaluations
+# ----------------------------------------------------------------------------------------------
 class EvaluationOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -146,16 +644,376 @@ class PredictionOut(BaseModel):
     evaluation: EvaluationOut | None = None
 
 
+class Assignment(BaseModel):
+    """The A/B arm the caller was assigned to, when no model was asked for."""
+
+    experiment_id: int
+    experiment: str
+    arm: str
+    model: str
+
+
 class PredictionList(BaseModel):
+    model_config = _examples(
+        {
+            "items": [
+                {
+                    "id": 1,
+                    "model": "momentum",
+                    "code": "005930",
+                    "target_date": "2026-11-26",
+                    "horizon": 1,
+                    "as_of": "2026-11-25T23:00:00Z",
+                    "direction": "up",
+                    "prob_up": 0.61,
+                    "expected_return": 0.0012,
+                    "rationale": {"summary": "5-session return +3.10%"},
+                    "cited_inputs": {"prices": []},
+                    "evaluation": {
+                        "status": "scored",
+                        "realized_return": 0.004,
+                        "realized_direction": "up",
+                        "hit": True,
+                        "brier": 0.152,
+                        "log_loss": 0.494,
+                    },
+                }
+            ],
+            "data_mode": "simulated",
+            "assignment": {
+                "experiment_id": 3,
+                "experiment": "gpt4o-vs-momentum",
+                "arm": "control",
+                "model": "momentum",
+            },
+        }
+    )
+
     items: list[PredictionOut]
-    data_mode: Literal["live", "simulated"]
+    data_mode: DataMode
+    assignment: Assignment | None = None
 
 
-class Problem(BaseModel):
-    """RFC 9457 problem details."""
+class ArmIn(BaseModel):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.:-]+$")]
+    model: ModelName
+    weight: Annotated[float, Field(gt=0, le=1000, description="Relative traffic share")]
 
-    type: str = "about:blank"
+
+class ExperimentIn(BaseModel):
+    model_config = _examples(
+        {
+            "name": "gpt4o-vs-momentum",
+            "description": "Does the LLM beat the baseline on next-day direction?",
+            "arms": [
+                {"name": "control", "model": "momentum", "weight": 1},
+                {"name": "treatment", "model": "gpt-4o", "weight": 1},
+            ],
+        }
+    )
+
+    name: text(100, 1)
+    description: text(2000) = ""
+    arms: Annotated[list[ArmIn], Field(min_length=1, max_length=10)]
+
+
+class ArmOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    name: str
+    model: str
+    weight: float
+
+
+class ExperimentOut(BaseModel):
+    model_config = _examples(
+        {
+            "id": 3,
+            "name": "gpt4o-vs-momentum",
+            "description": "",
+            "status": "running",
+            "created_at": "2026-11-20T00:00:00Z",
+            "stopped_at": None,
+            "arms": [{"name": "control", "model": "momentum", "weight": 1.0}],
+        }
+    )
+
+    id: int
+    name: str
+    description: str
+    status: Literal["running", "stopped"]
+    created_at: datetime
+    stopped_at: datetime | None
+    arms: list[ArmOut]
+
+
+class ExperimentList(BaseModel):
+    model_config = _examples(
+        {
+            "items": [
+                {
+                    "id": 3,
+                    "name": "gpt4o-vs-momentum",
+                    "description": "",
+                    "status": "running",
+                    "created_at": "2026-11-20T00:00:00Z",
+                    "stopped_at": None,
+                    "arms": [{"name": "control", "model": "momentum", "weight": 1.0}],
+                }
+            ]
+        }
+    )
+
+    items: list[ExperimentOut]
+
+
+class RunningExperiment(BaseModel):
+    """Internal (cached): the experiment that assigns arms, if one runs."""
+
+    experiment: ExperimentOut | None
+
+
+class ArmResult(BaseModel):
+    arm: str
+    model: str
+    weight: float
+    predictions: int
+    scored: int
+    hits: int
+    hit_rate: float | None
+    mean_brier: float | None
+    mean_log_loss: float | None
+
+
+class ExperimentResults(BaseModel):
+    model_config = _examples(
+        {
+            "experiment": {
+                "id": 3,
+                "name": "gpt4o-vs-momentum",
+                "description": "",
+                "status": "running",
+                "created_at": "2026-11-20T00:00:00Z",
+                "stopped_at": None,
+                "arms": [{"name": "control", "model": "momentum", "weight": 1.0}],
+            },
+            "arms": [
+                {
+                    "arm": "control",
+                    "model": "momentum",
+                    "weight": 1.0,
+                    "predictions": 40,
+                    "scored": 32,
+                    "hits": 17,
+                    "hit_rate": 0.53125,
+                    "mean_brier": 0.248,
+                    "mean_log_loss": 0.69,
+                }
+            ],
+            "significance": None,
+            "note": "Descriptive counts only; significance tests come with the evaluation issue.",
+            "data_mode": "simulated",
+        }
+    )
+
+    experiment: ExperimentOut
+    arms: list[ArmResult]
+    significance: None = Field(None, description="Always null for now: the statistics come in a later issue")
+    note: str
+    data_mode: DataMode
+
+
+class LeaderboardRow(BaseModel):
+    rank: int
+    model: str
+    count: int
+    hit_rate: float | None
+    brier: float | None
+    log_loss: float | None
+
+
+class Leaderboard(BaseModel):
+    model_config = _examples(
+        {
+            "window": 20,
+            "from_date": "2026-10-29",
+            "to_date": "2026-11-25",
+            "items": [
+                {"rank": 1, "model": "momentum", "count": 160, "hit_rate": 0.52, "brier": 0.249, "log_loss": 0.692}
+            ],
+            "note": "Simple means over scored predictions; ranked by Brier score (lower is better).",
+            "data_mode": "simulated",
+        }
+    )
+
+    window: Literal[20, 60, 250]
+    from_date: date | None
+    to_date: date | None
+    items: list[LeaderboardRow]
+    note: str
+    data_mode: DataMode
+
+
+# ----------------------------------------------------------------------------------------------
+# Dashboard, reports, notifications, search
+# ----------------------------------------------------------------------------------------------
+class Freshness(BaseModel):
+    table: str
+    column: str
+    newest: datetime | None
+
+
+class Mover(BaseModel):
+    code: StockCode
+    name: str
+    close: float
+    previous_close: float
+    change: float = Field(description="close / previous_close - 1")
+
+
+class Movers(BaseModel):
+    trading_date: date | None
+    previous_date: date | None
+    gainers: list[Mover]
+    losers: list[Mover]
+
+
+class DashboardStats(BaseModel):
+    model_config = _examples(
+        {
+            "counts": {"stocks": 8, "daily_bars": 3920, "predictions": 160},
+            "freshness": [{"table": "daily_bars", "column": "fetched_at", "newest": "2026-11-25T06:40:00Z"}],
+            "movers": {"trading_date": "2026-11-25", "previous_date": "2026-11-24", "gainers": [], "losers": []},
+            "models": [
+                {"rank": 1, "model": "momentum", "count": 160, "hit_rate": 0.52, "brier": 0.249, "log_loss": 0.692}
+            ],
+            "dataset_versions": {"daily_bars": 12, "predictions": 20},
+            "data_mode": "simulated",
+        }
+    )
+
+    counts: dict[str, int]
+    freshness: list[Freshness]
+    movers: Movers
+    models: list[LeaderboardRow]
+    dataset_versions: dict[str, int]
+    data_mode: DataMode
+
+
+class ReportOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    scope: str = Field(description='"market" or a 6-digit stock code')
+    markdown: str
+    sources: list[Any]
+    generator: str
+    created_at: datetime
+
+
+class DailyReport(BaseModel):
+    model_config = _examples(
+        {
+            "trading_date": "2026-11-25",
+            "market": {
+                "scope": "market",
+                "markdown": "# 2026-11-25\n...",
+                "sources": [],
+                "generator": "template",
+                "created_at": "2026-11-25T07:00:00Z",
+            },
+            "stocks": [],
+            "data_mode": "simulated",
+        }
+    )
+
+    trading_date: date
+    market: ReportOut | None
+    stocks: list[ReportOut]
+    data_mode: DataMode
+
+
+class NotificationOut(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 5,
+                    "kind": "disclosure",
+                    "code": "005930",
+                    "title": "삼성전자: 주요사항보고서",
+                    "body": "A new filing for a stock on your watchlist.",
+                    "created_at": "2026-11-25T06:32:00Z",
+                    "read_at": None,
+                }
+            ]
+        },
+    )
+
+    id: int
+    kind: str
+    code: str | None
     title: str
-    status: int
-    detail: str
-    instance: str | None = None
+    body: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+class NotificationPage(BaseModel):
+    model_config = _examples(
+        {
+            "items": [
+                {
+                    "id": 5,
+                    "kind": "disclosure",
+                    "code": "005930",
+                    "title": "삼성전자: 주요사항보고서",
+                    "body": "A new filing for a stock on your watchlist.",
+                    "created_at": "2026-11-25T06:32:00Z",
+                    "read_at": None,
+                }
+            ],
+            "next_cursor": None,
+        }
+    )
+
+    items: list[NotificationOut]
+    next_cursor: str | None
+
+
+class SearchHit(BaseModel):
+    doc_type: Literal["news", "disclosure"]
+    id: str
+    title: str
+    url: str
+    published_at: datetime | None
+    first_seen_at: datetime
+    codes: list[str]
+
+
+class SearchResults(BaseModel):
+    model_config = _examples(
+        {
+            "mode": "lexical-fallback",
+            "query": "자사주",
+            "items": [
+                {
+                    "doc_type": "disclosure",
+                    "id": "20261125000321",
+                    "title": "주요사항보고서(자기주식취득결정)",
+                    "url": "https://dart.fss.or.kr/dsaf001/main.do?rcpNo=20261125000321",
+                    "published_at": None,
+                    "first_seen_at": "2026-11-25T06:31:00Z",
+                    "codes": ["005930"],
+                }
+            ],
+            "note": "Semantic search is not available yet; this is a substring match over titles.",
+            "data_mode": "simulated",
+        }
+    )
+
+    mode: Literal["semantic", "lexical-fallback"]
+    query: str
+    items: list[SearchHit]
+    note: str
+    data_mode: DataMode

@@ -74,9 +74,15 @@ def main() -> int:
         "title": f"Slice over the last {args.days} trading days",
         "partitionsByAssets": [
             {"assetKey": {"path": ["universe", "stocks"]}},
+            {"assetKey": {"path": ["dart", "corp_codes"]}},
+            *({"assetKey": {"path": ["news", source]}} for source in ("naver", "hankyung", "maeil", "reddit")),
             by_range(["kis", "daily_bars"], bar_days),
+            by_range(["kis", "index_bars"], bar_days),
+            by_range(["dart", "disclosures"], forecast_days),
+            by_range(["embeddings", "documents"], forecast_days),
             by_range(["predictions", "daily"], forecast_days),
             by_range(["evaluations", "daily"], forecast_days),
+            by_range(["evaluations", "leaderboard"], forecast_days[-1:]),
         ],
     }
     result = _graphql(args.webserver, LAUNCH, {"params": params})["launchPartitionBackfill"]

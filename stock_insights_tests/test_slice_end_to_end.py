@@ -21,6 +21,7 @@ from stock_insights.storage.models import Base, DailyBar, Evaluation, Prediction
 BAR_START, BAR_END = date(2026, 9, 1), date(2026, 10, 30)
 FORECAST_START, FORECAST_END = date(2026, 10, 1), date(2026, 10, 30)
 CODES = ["000660", "005930", "035420", "035720"]
+MODELS = ["momentum", "news_tone"]  # the offline baselines
 
 
 def _defs() -> dg.Definitions:
@@ -71,12 +72,12 @@ def test_slice_runs_end_to_end_and_reruns_change_nothing(sandbox_env: str) -> No
     with session_scope(engine) as session:
         assert count(session, Stock.__table__) == len(CODES)
         assert count(session, DailyBar.__table__) == len(CODES) * len(sessions)
-        assert count(session, Prediction.__table__) == len(CODES) * len(forecast_days)
+        assert count(session, Prediction.__table__) == len(CODES) * len(forecast_days) * len(MODELS)
         evaluations = session.execute(select(Evaluation)).scalars().all()
-        assert len(evaluations) == len(CODES) * len(forecast_days)
+        assert len(evaluations) == len(CODES) * len(forecast_days) * len(MODELS)
         assert {e.status for e in evaluations} == {"scored"}
         # Every forecast saw only closes before its target day.
-        for p in session.execute(select(Prediction)).scalars():
+        for p in session.execute(select(Prediction).where(Prediction.model == "momentum")).scalars():
             seen = [date.fromisoformat(bar["trading_date"]) for bar in p.cited_inputs["prices"]]
             assert seen and max(seen) == calendar.previous_session(p.target_date)
     engine.dispose()
@@ -85,7 +86,7 @@ def test_slice_runs_end_to_end_and_reruns_change_nothing(sandbox_env: str) -> No
     materialization = instance.get_latest_materialization_event(dg.AssetKey(["evaluations", "daily"]))
     metadata = materialization.asset_materialization.metadata  # type: ignore[union-attr]
     assert metadata["data_mode"].value == "simulated"
-    assert metadata["dagster/row_count"].value == len(CODES) * len(forecast_days)
+    assert metadata["dagster/row_count"].value == len(CODES) * len(forecast_days) * len(MODELS)
 
     # Re-materializing every partition changes no row.
     before = snapshot(url)
@@ -101,6 +102,12 @@ def test_slice_runs_end_to_end_and_reruns_change_nothing(sandbox_env: str) -> No
     with TestClient(create_app()) as client:
         health = client.get("/health").json()
         assert health["status"] == "ok" and health["data_mode"] == "simulated"
+
+        # Data routes need a token: an ordinary account is enough.
+        account = {"email": "reader@example.com", "password": "slice-test-password"}
+        assert client.post("/api/v1/auth/register", json=account).status_code == 201
+        login = client.post("/api/v1/auth/token", data={"username": account["email"], "password": account["password"]})
+        client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
 
         stocks = client.get("/api/v1/stocks").json()
         assert [s["code"] for s in stocks["items"]] == CODES

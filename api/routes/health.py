@@ -1,4 +1,4 @@
-"""Liveness (``/health``) and readiness (``/health/ready``: database, Redis, Milvus)."""
+"""Liveness (``/health``) and readiness (``/health/ready``: database, Redis, Milvus). Both are public."""
 
 from __future__ import annotations
 
@@ -28,19 +28,9 @@ async def _database(request: Request) -> DependencyStatus:
         return DependencyStatus(ok=False, detail=f"unreachable ({type(exc).__name__})")
 
 
-async def _redis(url: str) -> DependencyStatus:
-    if not url:
-        return DependencyStatus(ok=True, detail="not configured: in-process cache")
-    from redis.asyncio import Redis
-
-    client = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
-    try:
-        await client.ping()
-        return DependencyStatus(ok=True, detail="reachable")
-    except Exception as exc:
-        return DependencyStatus(ok=False, detail=f"unreachable ({type(exc).__name__}); serving from the database")
-    finally:
-        await client.aclose()
+async def _redis(request: Request) -> DependencyStatus:
+    ok, detail = await request.app.state.api.redis.ping()
+    return DependencyStatus(ok=ok, detail=detail)
 
 
 async def _milvus(uri: str) -> DependencyStatus:
@@ -64,9 +54,7 @@ async def _milvus(uri: str) -> DependencyStatus:
     responses={503: {"model": Readiness}},
 )
 async def ready(request: Request, response: Response, settings: SettingsDep) -> Readiness:
-    database, redis, milvus = await asyncio.gather(
-        _database(request), _redis(settings.REDIS_URL), _milvus(settings.MILVUS_URI)
-    )
+    database, redis, milvus = await asyncio.gather(_database(request), _redis(request), _milvus(settings.MILVUS_URI))
     checks = {"database": database, "redis": redis, "milvus": milvus}
     if not database.ok:
         status = "unavailable"

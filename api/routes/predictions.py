@@ -1,34 +1,124 @@
-"""Predictions, each with its evaluation once scored."""
+"""Predictions, each with its evaluation once scored; the caller's A/B arm when no model is asked."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import SessionDep, SettingsDep
-from api.schemas import EvaluationOut, PredictionList, PredictionOut
-from stock_insights.storage.forecasts import latest_predictions_query
+from api.deps import Answers, AnswersDep, PrincipalDep, RequireUser
+from api.problems import problem_responses
+from api.routes.stocks import CACHED
+from api.schemas import (
+    ArmOut,
+    Assignment,
+    EvaluationOut,
+    ExperimentOut,
+    MarketDate,
+    PredictionList,
+    PredictionOut,
+    RunningExperiment,
+)
+from stock_insights.experiments.assignment import Arm, assign_arm
+from stock_insights.storage.api_queries import DATASET_EXPERIMENTS
+from stock_insights.storage.forecasts import DATASET_EVALUATIONS, DATASET_PREDICTIONS, latest_predictions_query
+from stock_insights.storage.models import Experiment, ExperimentArm
 
-router = APIRouter(prefix="/api/v1/predictions", tags=["predictions"])
+router = APIRouter(
+    prefix="/api/v1/predictions",
+    tags=["predictions"],
+    dependencies=[RequireUser],
+    responses={**CACHED, **problem_responses(401, 403, 422)},
+)
 
 
-@router.get("", response_model=PredictionList, summary="Predictions by stock, target day and model")
+async def experiment_out(session: AsyncSession, experiment: Experiment) -> ExperimentOut:
+    arms = (
+        (
+            await session.execute(
+                select(ExperimentArm).where(ExperimentArm.experiment_id == experiment.id).order_by(ExperimentArm.name)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return ExperimentOut(
+        id=experiment.id,
+        name=experiment.name,
+        description=experiment.description,
+        status=experiment.status,  # type: ignore[arg-type]
+        created_at=experiment.created_at,
+        stopped_at=experiment.stopped_at,
+        arms=[ArmOut.model_validate(a) for a in arms],
+    )
+
+
+async def running_experiment(answers: Answers) -> ExperimentOut | None:
+    """The experiment that assigns arms: the newest running one (the API allows one at a time)."""
+
+    async def build(session: AsyncSession) -> RunningExperiment:
+        experiment = (
+            await session.execute(
+                select(Experiment)
+                .where(Experiment.status == "running")
+                .order_by(Experiment.created_at.desc(), Experiment.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        return RunningExperiment(experiment=await experiment_out(session, experiment) if experiment else None)
+
+    found = await answers.model("experiment.running", {}, [DATASET_EXPERIMENTS], build, RunningExperiment)
+    return found.experiment
+
+
+@router.get(
+    "",
+    response_model=PredictionList,
+    summary="Predictions by stock, target day and model (without a model: the caller's A/B arm, if an experiment runs)",
+)
 async def list_predictions(
-    session: SessionDep,
-    settings: SettingsDep,
+    answers: AnswersDep,
+    principal: PrincipalDep,
     code: Annotated[str | None, Query(pattern=r"^\d{6}$", description="6-digit KRX code")] = None,
-    date_: Annotated[date | None, Query(alias="date", description="Target trading day")] = None,
+    date_: Annotated[MarketDate | None, Query(alias="date", description="Target trading day")] = None,
     model: Annotated[str | None, Query(max_length=50, pattern=r"^[A-Za-z0-9_.:-]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> PredictionList:
-    stmt = latest_predictions_query(code=code, target_date=date_, model=model).limit(limit)
-    rows = (await session.execute(stmt)).all()
-    items = [
-        PredictionOut.model_validate(p).model_copy(
-            update={"evaluation": EvaluationOut.model_validate(e) if e is not None else None}
-        )
-        for p, e in rows
-    ]
-    return PredictionList(items=items, data_mode=settings.DATA_MODE)
+) -> Response:
+    assignment: Assignment | None = None
+    if model is None:
+        experiment = await running_experiment(answers)
+        if experiment is not None and experiment.arms:
+            arm = assign_arm(
+                principal.user_id,
+                experiment.id,
+                [Arm(name=a.name, model=a.model, weight=a.weight) for a in experiment.arms],
+            )
+            assignment = Assignment(
+                experiment_id=experiment.id, experiment=experiment.name, arm=arm.name, model=arm.model
+            )
+    chosen = assignment.model if assignment else model
+
+    async def build(session: AsyncSession) -> PredictionList:
+        stmt = latest_predictions_query(code=code, target_date=date_, model=chosen).limit(limit)
+        rows = (await session.execute(stmt)).all()
+        items = [
+            PredictionOut.model_validate(p).model_copy(
+                update={"evaluation": EvaluationOut.model_validate(e) if e is not None else None}
+            )
+            for p, e in rows
+        ]
+        return PredictionList(items=items, data_mode=answers.data_mode, assignment=assignment)
+
+    params = {
+        "code": code,
+        "date": date_,
+        "model": chosen,
+        "limit": limit,
+        "assignment": assignment.model_dump() if assignment else None,
+    }
+    datasets = [DATASET_PREDICTIONS, DATASET_EVALUATIONS]
+    if model is None:
+        datasets.append(DATASET_EXPERIMENTS)  # the arm (hence the model) depends on the experiments
+    return await answers.json("predictions", params, datasets, build)

@@ -1,85 +1,129 @@
-"""Stocks and their prices."""
+"""The tracked universe: list and detail for everyone, add and remove for admins.
+
+Note: the ``universe/stocks`` asset re-syncs the universe to ``STOCK_UNIVERSE`` when it runs (it
+marks every other stock inactive), so a stock added here stays tracked only until then unless the
+setting lists it too.
+"""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-from typing import Annotated, Literal
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import SessionDep, SettingsDep
-from api.schemas import PriceBarOut, PriceSeries, StockDetail, StockList, StockOut
-from stock_insights.storage.market_data import daily_bars_query
+from api.deps import AnswersDep, RequireAdmin, RequireUser, SessionDep
+from api.problems import problem_responses
+from api.schemas import StockCreate, StockDetail, StockList, StockOut
+from stock_insights.storage.db import bump_dataset_version, utcnow
+from stock_insights.storage.market_data import DATASET_DAILY_BARS, DATASET_STOCKS
 from stock_insights.storage.models import DailyBar, Stock
+from stock_insights.universe import lookup
 
-router = APIRouter(prefix="/api/v1/stocks", tags=["stocks"])
+router = APIRouter(
+    prefix="/api/v1/stocks", tags=["stocks"], dependencies=[RequireUser], responses=problem_responses(401, 403, 422)
+)
 
 CodePath = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit KRX code", examples=["005930"])]
-MAX_PRICE_DAYS = 3660
+CACHED = {304: {"description": "Not modified (the `If-None-Match` ETag matches)"}}
 
 
-async def _stock(session: SessionDep, code: str) -> Stock:
+async def tracked_stock(session: AsyncSession, code: str) -> Stock:
     stock = await session.get(Stock, code)
     if stock is None:
         raise HTTPException(404, f"stock {code} is not tracked")
     return stock
 
 
-@router.get("", response_model=StockList, summary="Tracked stocks")
+@router.get("", response_model=StockList, summary="Tracked stocks", responses=CACHED)
 async def list_stocks(
-    session: SessionDep,
-    settings: SettingsDep,
+    answers: AnswersDep,
     include_inactive: Annotated[bool, Query(description="Also list stocks no longer tracked")] = False,
-) -> StockList:
-    stmt = select(Stock).order_by(Stock.code)
-    if not include_inactive:
-        stmt = stmt.where(Stock.active.is_(True))
-    rows = (await session.execute(stmt)).scalars().all()
-    return StockList(items=[StockOut.model_validate(s) for s in rows], data_mode=settings.DATA_MODE)
+) -> Response:
+    async def build(session: AsyncSession) -> StockList:
+        stmt = select(Stock).order_by(Stock.code)
+        if not include_inactive:
+            stmt = stmt.where(Stock.active.is_(True))
+        rows = (await session.execute(stmt)).scalars().all()
+        return StockList(items=[StockOut.model_validate(s) for s in rows], data_mode=answers.data_mode)
 
-
-@router.get("/{code}", response_model=StockDetail, summary="One stock", responses={404: {"description": "Unknown"}})
-async def get_stock(code: CodePath, session: SessionDep) -> StockDetail:
-    stock = await _stock(session, code)
-    last = (
-        await session.execute(
-            select(DailyBar)
-            .where(DailyBar.code == code, DailyBar.adjusted.is_(True))
-            .order_by(DailyBar.trading_date.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-    return StockDetail.model_validate(stock).model_copy(
-        update={
-            "last_close": last.close if last else None,
-            "last_trading_date": last.trading_date if last else None,
-        }
-    )
+    return await answers.json("stocks", {"inactive": include_inactive}, [DATASET_STOCKS], build)
 
 
 @router.get(
-    "/{code}/prices",
-    response_model=PriceSeries,
-    summary="Price bars",
-    responses={404: {"description": "Unknown stock"}, 422: {"description": "Invalid range"}},
+    "/{code}",
+    response_model=StockDetail,
+    summary="One stock, with its last adjusted close",
+    responses={**CACHED, **problem_responses(404)},
 )
-async def prices(
-    code: CodePath,
-    session: SessionDep,
-    settings: SettingsDep,
-    interval: Annotated[Literal["1d"], Query(description="Bar interval")] = "1d",
-    start: Annotated[date | None, Query(description="First trading date (default: 90 days before end)")] = None,
-    end: Annotated[date | None, Query(description="Last trading date (default: today)")] = None,
-) -> PriceSeries:
-    await _stock(session, code)
-    end = end or date.today()
-    start = start or end - timedelta(days=90)
-    if start > end:
-        raise HTTPException(422, "start is after end")
-    if (end - start).days > MAX_PRICE_DAYS:
-        raise HTTPException(422, f"a range may span at most {MAX_PRICE_DAYS} days")
-    bars = (await session.execute(daily_bars_query(code, start=start, end=end))).scalars().all()
-    return PriceSeries(
-        code=code, interval=interval, items=[PriceBarOut.model_validate(b) for b in bars], data_mode=settings.DATA_MODE
-    )
+async def get_stock(code: CodePath, answers: AnswersDep) -> Response:
+    async def build(session: AsyncSession) -> StockDetail:
+        stock = await tracked_stock(session, code)
+        last = (
+            await session.execute(
+                select(DailyBar)
+                .where(DailyBar.code == code, DailyBar.adjusted.is_(True))
+                .order_by(DailyBar.trading_date.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        return StockDetail.model_validate(stock).model_copy(
+            update={
+                "last_close": last.close if last else None,
+                "last_trading_date": last.trading_date if last else None,
+            }
+        )
+
+    return await answers.json("stock", {"code": code}, [DATASET_STOCKS, DATASET_DAILY_BARS], build)
+
+
+@router.post(
+    "",
+    response_model=StockOut,
+    status_code=201,
+    summary="Add a stock to the universe, or re-activate it (admin)",
+    dependencies=[RequireAdmin],
+    responses=problem_responses(400, 404, 409),
+)
+async def add_stock(body: StockCreate, session: SessionDep) -> StockOut:
+    known = lookup(body.code)
+    name = body.name or (known.name if known else None)
+    market = body.market or (known.market if known else None)
+    if name is None or market is None:
+        raise HTTPException(422, f"{body.code} is not a listing the platform knows: give its name and market")
+    now = utcnow()
+    stock = await session.get(Stock, body.code)
+    if stock is None:
+        stock = Stock(code=body.code, created_at=now)
+        session.add(stock)
+    stock.name = name
+    stock.name_en = body.name_en if body.name_en is not None else (known.name_en if known else stock.name_en)
+    stock.market = market
+    stock.dart_corp_code = body.dart_corp_code or (known.dart_corp_code if known else stock.dart_corp_code)
+    stock.aliases = list(body.aliases if body.aliases is not None else (known.aliases if known else [name]))
+    stock.active = True
+    stock.updated_at = now
+    await session.flush()
+    # The API writes the universe too, so it bumps its version like the pipeline does.
+    await session.run_sync(lambda sync: bump_dataset_version(sync, DATASET_STOCKS))
+    await session.commit()
+    return StockOut.model_validate(stock)
+
+
+@router.delete(
+    "/{code}",
+    response_model=StockOut,
+    summary="Stop tracking a stock (admin): it is kept, marked inactive",
+    dependencies=[RequireAdmin],
+    responses=problem_responses(404),
+)
+async def remove_stock(code: CodePath, session: SessionDep) -> StockOut:
+    stock = await tracked_stock(session, code)
+    if stock.active:
+        stock.active = False
+        stock.updated_at = utcnow()
+        await session.flush()
+        await session.run_sync(lambda sync: bump_dataset_version(sync, DATASET_STOCKS))
+        await session.commit()
+    return StockOut.model_validate(stock)

@@ -1,0 +1,1 @@
+"""Cross-cutting machinery of the API: configuration, security, cache, rate limits, pagination."""

@@ -1,0 +1,149 @@
+"""A/B experiments between models: analysts read them, admins start and stop them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Response
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.deps import AnswersDep, RequireAdmin, RequireAnalyst, SessionDep
+from api.problems import problem_responses
+from api.routes.predictions import experiment_out
+from api.routes.stocks import CACHED
+from api.schemas import ArmResult, ExperimentIn, ExperimentList, ExperimentOut, ExperimentResults
+from stock_insights.storage.api_queries import DATASET_EXPERIMENTS, arm_counts
+from stock_insights.storage.db import bump_dataset_version, utcnow
+from stock_insights.storage.forecasts import DATASET_EVALUATIONS, DATASET_PREDICTIONS
+from stock_insights.storage.models import Experiment, ExperimentArm
+
+router = APIRouter(
+    prefix="/api/v1/experiments",
+    tags=["experiments"],
+    dependencies=[RequireAnalyst],
+    responses=problem_responses(401, 403, 422),
+)
+
+ExperimentIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="Experiment id")]
+RESULTS_NOTE = (
+    "Descriptive counts only: predictions each arm's model made while the experiment ran, and their "
+    "scores. Significance tests come with the evaluation issue; until then `significance` is null."
+)
+
+
+async def _experiment(session: AsyncSession, experiment_id: int) -> Experiment:
+    experiment = await session.get(Experiment, experiment_id)
+    if experiment is None:
+        raise HTTPException(404, f"experiment {experiment_id} does not exist")
+    return experiment
+
+
+@router.get("", response_model=ExperimentList, summary="Every experiment, newest first (analyst)", responses=CACHED)
+async def list_experiments(answers: AnswersDep) -> Response:
+    async def build(session: AsyncSession) -> ExperimentList:
+        rows = (
+            (await session.execute(select(Experiment).order_by(Experiment.created_at.desc(), Experiment.id.desc())))
+            .scalars()
+            .all()
+        )
+        return ExperimentList(items=[await experiment_out(session, e) for e in rows])
+
+    return await answers.json("experiments", {}, [DATASET_EXPERIMENTS], build)
+
+
+@router.post(
+    "",
+    response_model=ExperimentOut,
+    status_code=201,
+    summary="Start an experiment (admin); one runs at a time",
+    dependencies=[RequireAdmin],
+    responses=problem_responses(400, 409),
+)
+async def create_experiment(body: ExperimentIn, session: SessionDep) -> ExperimentOut:
+    names = [arm.name for arm in body.arms]
+    if len(set(names)) != len(names):
+        raise HTTPException(422, "arm names must be unique")
+    if (await session.execute(select(Experiment.id).where(Experiment.status == "running"))).first() is not None:
+        raise HTTPException(409, "an experiment is already running: stop it first")
+    if (await session.execute(select(Experiment.id).where(Experiment.name == body.name))).first() is not None:
+        raise HTTPException(409, f"an experiment named {body.name!r} exists")
+    experiment = Experiment(name=body.name, description=body.description, status="running", created_at=utcnow())
+    session.add(experiment)
+    await session.flush()
+    session.add_all(
+        ExperimentArm(experiment_id=experiment.id, name=arm.name, model=arm.model, weight=arm.weight)
+        for arm in body.arms
+    )
+    await session.flush()
+    await session.run_sync(lambda sync: bump_dataset_version(sync, DATASET_EXPERIMENTS))
+    await session.commit()
+    return await experiment_out(session, experiment)
+
+
+@router.post(
+    "/{experiment_id}/stop",
+    response_model=ExperimentOut,
+    summary="Stop an experiment (admin); stopping a stopped one changes nothing",
+    dependencies=[RequireAdmin],
+    responses=problem_responses(404),
+)
+async def stop_experiment(experiment_id: ExperimentIdPath, session: SessionDep) -> ExperimentOut:
+    experiment = await _experiment(session, experiment_id)
+    if experiment.status != "stopped":
+        experiment.status = "stopped"
+        experiment.stopped_at = utcnow()
+        await session.flush()
+        await session.run_sync(lambda sync: bump_dataset_version(sync, DATASET_EXPERIMENTS))
+        await session.commit()
+    return await experiment_out(session, experiment)
+
+
+@router.get(
+    "/{experiment_id}/results",
+    response_model=ExperimentResults,
+    summary="Per-arm counts and hit rate (analyst); significance comes later",
+    responses={**CACHED, **problem_responses(404)},
+)
+async def experiment_results(experiment_id: ExperimentIdPath, answers: AnswersDep) -> Response:
+    async def build(session: AsyncSession) -> ExperimentResults:
+        experiment = await _experiment(session, experiment_id)
+        arms = (
+            (
+                await session.execute(
+                    select(ExperimentArm)
+                    .where(ExperimentArm.experiment_id == experiment.id)
+                    .order_by(ExperimentArm.name)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        counts = await arm_counts(session, experiment, arms)
+        return ExperimentResults(
+            experiment=await experiment_out(session, experiment),
+            arms=[
+                ArmResult(
+                    arm=arm.name,
+                    model=arm.model,
+                    weight=arm.weight,
+                    predictions=counts[arm.name].predictions,
+                    scored=counts[arm.name].scored,
+                    hits=counts[arm.name].hits,
+                    hit_rate=counts[arm.name].hits / counts[arm.name].scored if counts[arm.name].scored else None,
+                    mean_brier=counts[arm.name].mean_brier,
+                    mean_log_loss=counts[arm.name].mean_log_loss,
+                )
+                for arm in arms
+            ],
+            significance=None,
+            note=RESULTS_NOTE,
+            data_mode=answers.data_mode,
+        )
+
+    return await answers.json(
+        "experiment.results",
+        {"id": experiment_id},
+        [DATASET_EXPERIMENTS, DATASET_PREDICTIONS, DATASET_EVALUATIONS],
+        build,
+    )

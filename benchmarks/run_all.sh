@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Every benchmark in sequence, with the project's virtualenv. Needs PostgreSQL and Redis on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup_env.sh
+# shellcheck disable=SC1091
+. .venv/bin/activate
+for script in kis_rate_limit bulk_write news_ingest embeddings_search predictions leaderboard api_load; do
+  echo "=== benchmarks/$script.py"
+  python "benchmarks/$script.py"
+done

@@ -1,0 +1,394 @@
+"""Read queries the API shares: list pages, dashboard figures, standings, experiment counts.
+
+Dataset names: the API's cache keys carry ``dataset_versions`` of these names, so every writer of a
+table must call ``bump_dataset_version(session, <name>)`` in the same transaction as its write.
+Market data and forecast names come from their writer modules; the others are defined here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from stock_insights.storage.forecasts import DATASET_EVALUATIONS, DATASET_PREDICTIONS
+from stock_insights.storage.market_data import (
+    DATASET_DAILY_BARS,
+    DATASET_FINANCIALS,
+    DATASET_INDEX_BARS,
+    DATASET_MINUTE_BARS,
+    DATASET_ORDERBOOK,
+    DATASET_STOCKS,
+)
+from stock_insights.storage.models import (
+    DailyBar,
+    Disclosure,
+    EmbeddingRecord,
+    Evaluation,
+    Experiment,
+    ExperimentArm,
+    FinancialStatementItem,
+    IndexBar,
+    MinuteBar,
+    NewsArticle,
+    NewsArticleSource,
+    NewsStockLink,
+    OrderBookSnapshot,
+    Prediction,
+    Report,
+    Stock,
+)
+
+# Market data names live in market_data (its writers bump them); these are the ones that have no
+# writer module yet. Writers of these tables should import the names from here.
+# The financial_statements table has two writers that bump two names: KIS statements bump
+# market_data.DATASET_FINANCIALS ("financials"), the DART assets bump "financial_statements".
+DATASET_DART_FINANCIALS = "financial_statements"
+FINANCIALS_DATASETS = (DATASET_FINANCIALS, DATASET_DART_FINANCIALS)
+DATASET_NEWS = "news"  # news_articles, news_article_sources, news_stock_links
+DATASET_DISCLOSURES = "disclosures"
+DATASET_EMBEDDINGS = "embeddings"  # embedding_records
+DATASET_REPORTS = "reports"
+DATASET_EXPERIMENTS = "experiments"  # experiments, experiment_arms (the API writes them)
+
+ALL_DATASETS = (
+    DATASET_STOCKS,
+    DATASET_DAILY_BARS,
+    DATASET_INDEX_BARS,
+    DATASET_MINUTE_BARS,
+    DATASET_ORDERBOOK,
+    DATASET_FINANCIALS,
+    DATASET_DART_FINANCIALS,
+    DATASET_NEWS,
+    DATASET_DISCLOSURES,
+    DATASET_EMBEDDINGS,
+    DATASET_PREDICTIONS,
+    DATASET_EVALUATIONS,
+    DATASET_EXPERIMENTS,
+    DATASET_REPORTS,
+)
+
+# The column that says when the pipeline last wrote each source (our clock, not the source's).
+FRESHNESS_COLUMNS = (
+    (Stock, "updated_at"),
+    (DailyBar, "fetched_at"),
+    (IndexBar, "fetched_at"),
+    (MinuteBar, "fetched_at"),
+    (OrderBookSnapshot, "fetched_at"),
+    (FinancialStatementItem, "first_seen_at"),
+    (NewsArticle, "first_seen_at"),
+    (Disclosure, "first_seen_at"),
+    (EmbeddingRecord, "embedded_at"),
+    (Prediction, "created_at"),
+    (Evaluation, "scored_at"),
+    (Report, "created_at"),
+)
+
+# Counted on the dashboard; account tables are left out on purpose (every user sees the dashboard).
+COUNTED = (*(model for model, _ in FRESHNESS_COLUMNS), Experiment)
+
+
+async def table_counts(session: AsyncSession) -> dict[str, int]:
+    # One statement of scalar subqueries: one round trip instead of thirteen.
+    columns = [select(func.count()).select_from(m).scalar_subquery().label(m.__tablename__) for m in COUNTED]
+    row = (await session.execute(select(*columns))).one()
+    return {name: int(value) for name, value in row._mapping.items()}
+
+
+async def freshness(session: AsyncSession) -> list[tuple[str, str, datetime | None]]:
+    columns = [
+        select(func.max(getattr(m, col))).scalar_subquery().label(m.__tablename__) for m, col in FRESHNESS_COLUMNS
+    ]
+    row = (await session.execute(select(*columns))).one()
+    out = []
+    for (model, column), value in zip(FRESHNESS_COLUMNS, row, strict=True):
+        # max() of a scalar subquery loses the column type on SQLite: convert like UTCDateTime does.
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        out.append((model.__tablename__, column, value))
+    return out
+
+
+@dataclass(frozen=True)
+class MoverRow:
+    code: str
+    name: str
+    close: float
+    previous_close: float
+
+    @property
+    def change(self) -> float:
+        return self.close / self.previous_close - 1.0
+
+
+async def movers(session: AsyncSession) -> tuple[date | None, date | None, list[MoverRow]]:
+    """The latest session's closes against the session before, every stock with both bars."""
+    days = (
+        (
+            await session.execute(
+                select(DailyBar.trading_date)
+                .where(DailyBar.adjusted.is_(True))
+                .group_by(DailyBar.trading_date)
+                .order_by(DailyBar.trading_date.desc())
+                .limit(2)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if len(days) < 2:
+        return (days[0] if days else None), None, []
+    latest, previous = days[0], days[1]
+    rows = (
+        await session.execute(
+            select(DailyBar.code, Stock.name, DailyBar.trading_date, DailyBar.close)
+            .join(Stock, Stock.code == DailyBar.code)
+            .where(DailyBar.adjusted.is_(True), DailyBar.trading_date.in_([latest, previous]))
+        )
+    ).all()
+    closes: dict[str, dict[date, float]] = {}
+    names: dict[str, str] = {}
+    for code, name, day, close in rows:
+        closes.setdefault(code, {})[day] = close
+        names[code] = name
+    out = [
+        MoverRow(code=code, name=names[code], close=bars[latest], previous_close=bars[previous])
+        for code, bars in sorted(closes.items())
+        if latest in bars and previous in bars and bars[previous]
+    ]
+    return latest, previous, out
+
+
+@dataclass(frozen=True)
+class Standing:
+    model: str
+    count: int
+    hit_rate: float | None
+    brier: float | None
+    log_loss: float | None
+
+
+def _hit_value():  # type: ignore[no-untyped-def]
+    # 1 for a hit, 0 for a miss, NULL when there is no verdict (avg() skips NULLs).
+    return case((Evaluation.hit.is_(True), 1.0), (Evaluation.hit.is_(False), 0.0), else_=None)
+
+
+async def leaderboard(session: AsyncSession, window: int) -> tuple[date | None, date | None, list[Standing]]:
+    """Per model, over the last ``window`` target days that have scored predictions.
+
+    Ranked by mean Brier score (lower is better), then hit rate. Simple means for now; the
+    evaluation issue brings calibration, significance and the rest.
+    """
+    scored = and_(Evaluation.prediction_id == Prediction.id, Evaluation.status == "scored")
+    days = (
+        (
+            await session.execute(
+                select(Prediction.target_date)
+                .join(Evaluation, scored)
+                .group_by(Prediction.target_date)
+                .order_by(Prediction.target_date.desc())
+                .limit(window)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if not days:
+        return None, None, []
+    first, last = min(days), max(days)
+    rows = (
+        await session.execute(
+            select(
+                Prediction.model,
+                func.count(),
+                func.avg(_hit_value()),
+                func.avg(Evaluation.brier),
+                func.avg(Evaluation.log_loss),
+            )
+            .join(Evaluation, scored)
+            .where(Prediction.target_date >= first, Prediction.target_date <= last)
+            .group_by(Prediction.model)
+        )
+    ).all()
+    standings = [
+        Standing(
+            model=model,
+            count=int(n),
+            hit_rate=float(hit) if hit is not None else None,
+            brier=float(brier) if brier is not None else None,
+            log_loss=float(loss) if loss is not None else None,
+        )
+        for model, n, hit, brier, loss in rows
+    ]
+    standings.sort(
+        key=lambda s: (
+            s.brier if s.brier is not None else float("inf"),
+            -(s.hit_rate or 0.0),
+            s.model,
+        )
+    )
+    return first, last, standings
+
+
+@dataclass(frozen=True)
+class ArmCounts:
+    predictions: int
+    scored: int
+    hits: int
+    mean_brier: float | None
+    mean_log_loss: float | None
+
+
+async def arm_counts(
+    session: AsyncSession, experiment: Experiment, arms: Sequence[ExperimentArm]
+) -> dict[str, ArmCounts]:
+    """Per arm: its model's predictions made while the experiment ran, and their scores."""
+    out: dict[str, ArmCounts] = {}
+    for arm in arms:
+        period = [Prediction.model == arm.model, Prediction.as_of >= experiment.created_at]
+        if experiment.stopped_at is not None:
+            period.append(Prediction.as_of <= experiment.stopped_at)
+        row = (
+            await session.execute(
+                select(
+                    func.count(Prediction.id),
+                    func.count(Evaluation.prediction_id),
+                    func.coalesce(func.sum(case((Evaluation.hit.is_(True), 1), else_=0)), 0),
+                    func.avg(Evaluation.brier),
+                    func.avg(Evaluation.log_loss),
+                )
+                .select_from(Prediction)
+                .outerjoin(Evaluation, and_(Evaluation.prediction_id == Prediction.id, Evaluation.status == "scored"))
+                .where(*period)
+            )
+        ).one()
+        out[arm.name] = ArmCounts(
+            predictions=int(row[0]),
+            scored=int(row[1]),
+            hits=int(row[2]),
+            mean_brier=float(row[3]) if row[3] is not None else None,
+            mean_log_loss=float(row[4]) if row[4] is not None else None,
+        )
+    return out
+
+
+def daily_bar_rows_query(code: str, *, start: date, end: date) -> Select[tuple[Any, ...]]:
+    """Adjusted daily bars as plain rows (no ORM objects: a year of bars is 250 of them per answer)."""
+    return (
+        select(
+            DailyBar.trading_date,
+            DailyBar.open,
+            DailyBar.high,
+            DailyBar.low,
+            DailyBar.close,
+            DailyBar.volume,
+            DailyBar.trade_value,
+            DailyBar.adjusted,
+        )
+        .where(
+            DailyBar.code == code,
+            DailyBar.adjusted.is_(True),
+            DailyBar.trading_date >= start,
+            DailyBar.trading_date <= end,
+        )
+        .order_by(DailyBar.trading_date)
+    )
+
+
+def news_page_query(
+    *,
+    code: str | None,
+    source: str | None,
+    since: datetime | None,
+    after: tuple[datetime, int] | None,
+    limit: int,
+) -> Select[tuple[NewsArticle]]:
+    """Newest first by (published_at, id); ``after`` is the last row of the previous page."""
+    stmt = select(NewsArticle)
+    if code is not None:
+        stmt = stmt.where(exists().where(NewsStockLink.article_id == NewsArticle.id, NewsStockLink.code == code))
+    if source is not None:
+        stmt = stmt.where(
+            exists().where(NewsArticleSource.article_id == NewsArticle.id, NewsArticleSource.source == source)
+        )
+    if since is not None:
+        stmt = stmt.where(NewsArticle.published_at >= since)
+    if after is not None:
+        at, last_id = after
+        stmt = stmt.where(
+            or_(NewsArticle.published_at < at, and_(NewsArticle.published_at == at, NewsArticle.id < last_id))
+        )
+    return stmt.order_by(NewsArticle.published_at.desc(), NewsArticle.id.desc()).limit(limit)
+
+
+async def news_sources_and_codes(
+    session: AsyncSession, article_ids: Sequence[int]
+) -> tuple[dict[int, list[tuple[str, str]]], dict[int, list[str]]]:
+    if not article_ids:
+        return {}, {}
+    sources: dict[int, list[tuple[str, str]]] = {i: [] for i in article_ids}
+    codes: dict[int, list[str]] = {i: [] for i in article_ids}
+    for article_id, source, url in await session.execute(
+        select(NewsArticleSource.article_id, NewsArticleSource.source, NewsArticleSource.source_url)
+        .where(NewsArticleSource.article_id.in_(article_ids))
+        .order_by(NewsArticleSource.article_id, NewsArticleSource.source)
+    ):
+        sources[article_id].append((source, url))
+    for article_id, code in await session.execute(
+        select(NewsStockLink.article_id, NewsStockLink.code)
+        .where(NewsStockLink.article_id.in_(article_ids))
+        .order_by(NewsStockLink.article_id, NewsStockLink.code)
+    ):
+        codes[article_id].append(code)
+    return sources, codes
+
+
+def disclosures_page_query(
+    *, code: str | None, since: date | None, after: tuple[date, str] | None, limit: int
+) -> Select[tuple[Disclosure]]:
+    """Newest first by (receipt_date, rcept_no): DART receipt numbers grow within a day."""
+    stmt = select(Disclosure)
+    if code is not None:
+        stmt = stmt.where(Disclosure.code == code)
+    if since is not None:
+        stmt = stmt.where(Disclosure.receipt_date >= since)
+    if after is not None:
+        day, rcept_no = after
+        stmt = stmt.where(
+            or_(Disclosure.receipt_date < day, and_(Disclosure.receipt_date == day, Disclosure.rcept_no < rcept_no))
+        )
+    return stmt.order_by(Disclosure.receipt_date.desc(), Disclosure.rcept_no.desc()).limit(limit)
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def news_title_search_query(
+    term: str, *, code: str | None, before: datetime | None, limit: int
+) -> Select[tuple[NewsArticle]]:
+    """The lexical fallback of search: a case-insensitive substring match over news titles."""
+    stmt = select(NewsArticle).where(func.lower(NewsArticle.title).like(_like(term.lower()), escape="\\"))
+    if code is not None:
+        stmt = stmt.where(exists().where(NewsStockLink.article_id == NewsArticle.id, NewsStockLink.code == code))
+    if before is not None:
+        stmt = stmt.where(NewsArticle.first_seen_at < before)
+    return stmt.order_by(NewsArticle.first_seen_at.desc(), NewsArticle.id.desc()).limit(limit)
+
+
+def disclosure_title_search_query(
+    term: str, *, code: str | None, before: datetime | None, limit: int
+) -> Select[tuple[Disclosure]]:
+    stmt = select(Disclosure).where(func.lower(Disclosure.report_name).like(_like(term.lower()), escape="\\"))
+    if code is not None:
+        stmt = stmt.where(Disclosure.code == code)
+    if before is not None:
+        stmt = stmt.where(Disclosure.first_seen_at < before)
+    return stmt.order_by(Disclosure.first_seen_at.desc(), Disclosure.rcept_no.desc()).limit(limit)
