@@ -989,6 +989,7 @@ class SearchHit(BaseModel):
     published_at: datetime | None
     first_seen_at: datetime
     codes: list[str]
+    score: float | None = None  # cosine similarity (semantic mode)
 
 
 class SearchResults(BaseModel):

@@ -25,6 +25,8 @@ from stock_insights.storage.models import (
     Report,
 )
 
+DATASET_EMBEDDINGS = "embeddings"
+
 # Embedding text is capped: a title and a lead carry what retrieval needs, and it bounds cost.
 MAX_CHARS = 4000
 

@@ -136,3 +136,19 @@ def test_documents_are_embedded_once_and_searchable_point_in_time(  # type: igno
     assert {h.sql_id for h in later} == {"1", "3", "20261006000123"}
     assert later[0].doc_type == "disclosure"
     store.close()
+
+    # The API's search embeds the query with the collection's model and filters inside Milvus.
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    with TestClient(create_app()) as client:
+        client.post("/api/v1/auth/register", json={"email": "reader@example.com", "password": "a long passphrase 1"})
+        login = client.post("/api/v1/auth/token",
+                            data={"username": "reader@example.com", "password": "a long passphrase 1"})
+        client.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        answer = client.get("/api/v1/search", params={"q": "삼성전자 반도체 실적", "code": "005930",
+                                                      "before": (T0 + timedelta(minutes=90)).isoformat()}).json()
+    assert answer["mode"] == "semantic"
+    assert [(i["doc_type"], i["id"]) for i in answer["items"]] == [("news", "1")]
+    assert answer["items"][0]["title"].startswith("삼성전자 3분기") and answer["items"][0]["score"] > 0
