@@ -811,14 +811,18 @@ class ExperimentResults(BaseModel):
                 }
             ],
             "significance": None,
-            "note": "Descriptive counts only; significance tests come with the evaluation issue.",
+            "note": "Counts from the predictions table; significance from the leaderboard of 2026-11-25 (60 days).",
             "data_mode": "simulated",
         }
     )
 
     experiment: ExperimentOut
     arms: list[ArmResult]
-    significance: None = Field(None, description="Always null for now: the statistics come in a later issue")
+    significance: dict[str, Any] | None = Field(
+        None,
+        description="Paired tests of every pair of arms from the latest leaderboard (McNemar on hits, "
+        "Diebold-Mariano with HLN on Brier, Holm-corrected), with a verdict per pair; null until one is computed.",
+    )
     note: str
     data_mode: DataMode
 

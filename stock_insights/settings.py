@@ -99,7 +99,7 @@ class Settings(BaseSettings):
     # --- evaluation -----------------------------------------------------------------------
     EVAL_FEE_PER_SIDE: float = Field(default=0.00015, ge=0, description="Brokerage fee per trade side (0.015%).")
     EVAL_SELL_TAX: float = Field(default=0.0018, ge=0, description="Securities transaction tax on sells (0.18%).")
-    EVAL_TOP_K: int = Field(default=5, ge=1, description="Stocks long and short in the daily portfolio.")
+    EVAL_TOP_K: int = Field(default=3, ge=1, description="Stocks long and short in the daily portfolio.")
 
     # --- universe and run mode -----------------------------------------------------------
     STOCK_UNIVERSE: CsvList = Field(default_factory=lambda: _split_csv(DEFAULT_UNIVERSE))

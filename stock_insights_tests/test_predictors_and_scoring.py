@@ -82,7 +82,7 @@ def test_news_tone_reads_recent_documents_and_cites_only_those_it_scored() -> No
             _doc(3, "삼성전자 급락 우려", 60)]  # the last one is older than the 36-hour window
     data = PredictionInput(code="005930", target_date=date(2026, 10, 20), as_of=AS_OF, prices=[], documents=docs)
     out = NewsTonePredictor().predict(data)
-    assert out is not None and out.direction == "up" and out.prob_up == pytest.approx(1 / (1 + math.exp(-3.0)))
+    assert out is not None and out.direction == "up" and out.prob_up == pytest.approx(1 / (1 + math.exp(-0.8)))
     assert [d["doc_id"] for d in out.cited_inputs["documents"]] == ["1"]  # type: ignore[index]
 
     quiet = NewsTonePredictor().predict(PredictionInput(code="005930", target_date=date(2026, 10, 20), as_of=AS_OF,

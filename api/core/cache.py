@@ -7,11 +7,16 @@ new data; old entries simply age out. Because an entry under a given key never c
 kept in two tiers without any invalidation protocol: an in-process LRU (hot path, no I/O) in front
 of Redis (shared by workers). Redis is optional and guarded by a circuit breaker.
 
-Versions are read once per request, from the database, by a *coalescing* reader: a request joins a
-read that starts after it arrived (never one already in flight, which might have missed a bump that
-committed just before the request came in), so one query serves every request waiting at that
-moment. Under load this costs one small query per batch instead of one per request, and it keeps
-the guarantee: any bump committed before a request arrives is visible to that request.
+Versions are read once per request, from the database; there is no time-based micro-cache, so any
+bump committed before a request arrives is visible to that request. What keeps this cheap (measured:
+through a pooled async SQLAlchemy session the read cost ~600 us of CPU, more than the whole cached
+answer otherwise):
+
+- SQLite: a synchronous read on a dedicated autocommit connection, gated by ``PRAGMA data_version``
+  (which changes only when another connection commits): a few microseconds, no suspension.
+- PostgreSQL: a *coalescing* reader on a dedicated psycopg connection. A request joins a read that
+  starts after it arrived (never one already in flight, which might have missed a bump committed
+  just before the request came in), so one query serves every request waiting at that moment.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ from api.routes.stocks import CACHED
 from api.schemas import ArmResult, ExperimentIn, ExperimentList, ExperimentOut, ExperimentResults
 from stock_insights.storage.api_queries import DATASET_EXPERIMENTS, arm_counts
 from stock_insights.storage.db import bump_dataset_version, utcnow
-from stock_insights.storage.forecasts import DATASET_EVALUATIONS, DATASET_PREDICTIONS
-from stock_insights.storage.models import Experiment, ExperimentArm
+from stock_insights.storage.forecasts import DATASET_EVALUATIONS, DATASET_LEADERBOARD, DATASET_PREDICTIONS
+from stock_insights.storage.models import Experiment, ExperimentArm, LeaderboardSnapshot
 
 router = APIRouter(
     prefix="/api/v1/experiments",
@@ -27,9 +27,10 @@ router = APIRouter(
 
 ExperimentIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="Experiment id")]
 RESULTS_NOTE = (
-    "Descriptive counts only: predictions each arm's model made while the experiment ran, and their "
-    "scores. Significance tests come with the evaluation issue; until then `significance` is null."
+    "Counts: predictions each arm's model made while the experiment ran, and their scores. Significance: the "
+    "paired tests of the latest evaluations/leaderboard ({source}); null until the leaderboard has run."
 )
+SIGNIFICANCE_WINDOW = 60  # trading days
 
 
 async def _experiment(session: AsyncSession, experiment_id: int) -> Experiment:
@@ -102,7 +103,7 @@ async def stop_experiment(experiment_id: ExperimentIdPath, session: SessionDep) 
 @router.get(
     "/{experiment_id}/results",
     response_model=ExperimentResults,
-    summary="Per-arm counts and hit rate (analyst); significance comes later",
+    summary="Per-arm counts and hit rate, and the paired significance tests (analyst)",
     responses={**CACHED, **problem_responses(404)},
 )
 async def experiment_results(experiment_id: ExperimentIdPath, answers: AnswersDep) -> Response:
@@ -120,6 +121,16 @@ async def experiment_results(experiment_id: ExperimentIdPath, answers: AnswersDe
             .all()
         )
         counts = await arm_counts(session, experiment, arms)
+        board = (
+            await session.execute(
+                select(LeaderboardSnapshot)
+                .where(LeaderboardSnapshot.window == SIGNIFICANCE_WINDOW)
+                .order_by(LeaderboardSnapshot.as_of_date.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        significance = (board.payload.get("experiments") or {}).get(experiment.name) if board else None
+        source = f"{board.as_of_date.isoformat()}, {SIGNIFICANCE_WINDOW} trading days" if board else "none yet"
         return ExperimentResults(
             experiment=await experiment_out(session, experiment),
             arms=[
@@ -136,14 +147,14 @@ async def experiment_results(experiment_id: ExperimentIdPath, answers: AnswersDe
                 )
                 for arm in arms
             ],
-            significance=None,
-            note=RESULTS_NOTE,
+            significance=significance,
+            note=RESULTS_NOTE.format(source=source),
             data_mode=answers.data_mode,
         )
 
     return await answers.json(
         "experiment.results",
         {"id": experiment_id},
-        [DATASET_EXPERIMENTS, DATASET_PREDICTIONS, DATASET_EVALUATIONS],
+        [DATASET_EXPERIMENTS, DATASET_PREDICTIONS, DATASET_EVALUATIONS, DATASET_LEADERBOARD],
         build,
     )

@@ -14,6 +14,7 @@ from stock_insights.storage.models import Evaluation, Prediction
 
 DATASET_PREDICTIONS = "predictions"
 DATASET_EVALUATIONS = "evaluations"
+DATASET_LEADERBOARD = "leaderboard"
 
 # Columns that identify a prediction version; everything else may be refreshed by a re-run.
 PREDICTION_KEY = ("model", "code", "target_date", "horizon", "as_of")

@@ -208,7 +208,7 @@ def test_ab_arm_assignment_and_experiments(seeded: Api) -> None:
 
     results = api.client.get(f"/api/v1/experiments/{experiment_id}/results", headers=admin).json()
     assert results["significance"] is None and {a["arm"] for a in results["arms"]} == {"control", "treatment"}
-    assert "evaluation issue" in results["note"]
+    assert "leaderboard" in results["note"]
 
     stopped = api.client.post(f"/api/v1/experiments/{experiment_id}/stop", headers=admin).json()
     assert stopped["status"] == "stopped" and stopped["stopped_at"]

@@ -17,11 +17,10 @@ from stock_insights.metrics.leaderboard import build_leaderboards, to_jsonable
 from stock_insights.metrics.plots import reliability_svg
 from stock_insights.settings import get_settings
 from stock_insights.storage.db import bump_dataset_version, session_scope, upsert, utcnow
-from stock_insights.storage.forecasts import DATASET_EVALUATIONS, scored_rows
+from stock_insights.storage.forecasts import DATASET_EVALUATIONS, DATASET_LEADERBOARD, scored_rows
 from stock_insights.storage.models import Experiment, ExperimentArm, LeaderboardSnapshot
 
 WINDOWS = (20, 60, 250)
-DATASET_LEADERBOARD = "leaderboard"
 
 
 def _fmt(value, pattern: str = "{:.3f}") -> str:  # type: ignore[no-untyped-def]
@@ -76,8 +75,11 @@ def markdown_table(board: dict) -> str:
 )
 def leaderboard(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
     settings = get_settings()
+    # A date needs both legs of the portfolio (2k stocks) to count for IC and the portfolio; with the
+    # default eight tracked stocks and k = 3 that is six.
     metric_settings = MetricSettings(
-        top_k=settings.EVAL_TOP_K, fee_per_side=settings.EVAL_FEE_PER_SIDE, sell_tax=settings.EVAL_SELL_TAX
+        top_k=settings.EVAL_TOP_K, fee_per_side=settings.EVAL_FEE_PER_SIDE, sell_tax=settings.EVAL_SELL_TAX,
+        min_stocks=2 * settings.EVAL_TOP_K,
     )
     days = partition_days(context)
     plots_dir = settings.DATA_DIR / "plots"
