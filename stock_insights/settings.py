@@ -112,6 +112,13 @@ class Settings(BaseSettings):
 
     # --- API -----------------------------------------------------------------------------
     API_CORS_ORIGINS: CsvList = Field(default_factory=lambda: ["http://localhost:5173"])
+    API_JWT_SECRET: SecretStr = Field(
+        default=SecretStr(""),
+        description="HS256 signing key (>= 32 bytes). Empty: a random key per process (tokens die on restart).",
+    )
+    API_ACCESS_TOKEN_MINUTES: int = Field(default=15, ge=1, le=1440)
+    API_REFRESH_TOKEN_DAYS: int = Field(default=14, ge=1, le=365)
+    API_CACHE_TTL_SECONDS: int = Field(default=300, ge=1, description="Bounds cache memory; freshness is by version.")
 
     @field_validator("HANKYUNG_FEED_URLS", "MAEIL_FEED_URLS", "REDDIT_SUBREDDITS", "API_CORS_ORIGINS", mode="before")
     @classmethod

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from stock_insights.clients.dart import CorpCodeRow, DisclosureRow, FinancialRow
 from stock_insights.storage.db import bump_dataset_version, utcnow
+from stock_insights.storage.market_data import DATASET_FINANCIALS  # one name for KIS and DART statements
 from stock_insights.storage.models import (
     Disclosure,
     FinancialStatementItem,
@@ -51,7 +52,6 @@ from stock_insights.text.point_in_time import KST, dart_first_seen, news_first_s
 
 DATASET_NEWS = "news"
 DATASET_DISCLOSURES = "disclosures"
-DATASET_FINANCIALS = "financial_statements"
 _IN_CHUNK = 5000
 _MAX_PARAMS = 30000
 
