@@ -46,6 +46,9 @@ export OPENAI_API_KEY=sk-sandbox
 export OPENROUTER_BASE_URL=$SANDBOX/openrouter/v1
 export OPENROUTER_API_KEY=sk-sandbox
 export DAGSTER_HOME=$DATA/dagster_home
+# A stable token key for this data folder, so that API tokens survive a restart of the run command.
+[ -f "$DATA/.jwt_secret" ] || python -c "import secrets; print(secrets.token_hex(32))" > "$DATA/.jwt_secret"
+export API_JWT_SECRET=${API_JWT_SECRET:-$(cat "$DATA/.jwt_secret")}
 cp deploy/dagster.local.yaml "$DAGSTER_HOME/dagster.yaml"
 
 pids=()
