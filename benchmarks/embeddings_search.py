@@ -135,14 +135,7 @@ def main() -> None:
         server.wait(timeout=20)
         shutil.rmtree(data, ignore_errors=True)
 
-    n = len(docs)
     p50, p95 = np.percentile(np.array(latencies) * 1000, [50, 95])
-    print(f"documents: {n:,}  (offline hashing embedder, {embedder.dimension} dims, Milvus Lite FLAT, COSINE)")
-    print(f"embedding alone            {embed_s:8.2f} s  {n / embed_s:10,.0f} docs/s")
-    print(
-        f"embedding + Milvus upsert  {embed_s + upsert_s:8.2f} s  {n / (embed_s + upsert_s):10,.0f} docs/s "
-        f"(upsert share {upsert_s / (embed_s + upsert_s):.0%})"
-    )
     print(f"search (stock + cutoff filter, k=10) over {args.queries} queries: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
     print(f"recall@10 against exact numpy search: {np.mean(recalls):.4f} (min {np.min(recalls):.2f})")
 
