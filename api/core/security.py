@@ -1,8 +1,10 @@
 """Password hashing (Argon2 via pwdlib) and JWT access/refresh tokens (PyJWT, HS256).
 
-Access tokens are stateless: they carry the user id and role, so a data request never touches the
-users table. Refresh tokens carry a fingerprint of the password hash, so changing a password
-revokes every refresh token issued before (no token table needed).
+Access tokens are stateless and short-lived: they carry the user id and role, so a data request
+never touches the users table. Refresh tokens are revocable: each carries its ``jti`` and the
+``fam`` (family: one per login), recorded in ``refresh_tokens`` (see ``api/core/refresh.py`` for
+rotation, reuse detection and logout), and a fingerprint of the password hash, so changing a
+password also revokes every refresh token issued before.
 """
 
 from __future__ import annotations
@@ -86,6 +88,17 @@ class TokenPair:
     refresh_token: str
     expires_in: int  # seconds, of the access token
     refresh_expires_in: int
+    refresh_jti: str
+    family: str
+    refresh_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class RefreshClaims:
+    user_id: int
+    jti: str
+    family: str
+    fingerprint: str
 
 
 def password_fingerprint(password_hash: str, key: str) -> str:
@@ -104,23 +117,35 @@ class TokenService:
         self.refresh_ttl = timedelta(days=refresh_days)
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
-    def _encode(self, claims: dict[str, object], ttl: timedelta) -> str:
-        now = datetime.now(UTC)
+    def _encode(self, claims: dict[str, object], now: datetime, ttl: timedelta) -> str:
         payload = {
+            "jti": secrets.token_urlsafe(12),
             **claims,
             "iss": ISSUER,
             "aud": AUDIENCE,
             "iat": now,
             "nbf": now,
             "exp": now + ttl,
-            "jti": secrets.token_urlsafe(12),
         }
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
-    def issue(self, user_id: int, role: str, password_hash: str) -> TokenPair:
-        access = self._encode({"sub": str(user_id), "role": role, "typ": "access"}, self.access_ttl)
+    def issue(self, user_id: int, role: str, password_hash: str, family: str | None = None) -> TokenPair:
+        """A new access and refresh pair; ``family`` continues a login's rotation chain.
+
+        The caller records the refresh token (``api.core.refresh``); an unrecorded one is refused.
+        """
+        now = datetime.now(UTC)
+        jti, family = secrets.token_urlsafe(18), family or secrets.token_urlsafe(18)
+        access = self._encode({"sub": str(user_id), "role": role, "typ": "access"}, now, self.access_ttl)
         refresh = self._encode(
-            {"sub": str(user_id), "typ": "refresh", "pfp": password_fingerprint(password_hash, self._secret)},
+            {
+                "sub": str(user_id),
+                "typ": "refresh",
+                "jti": jti,
+                "fam": family,
+                "pfp": password_fingerprint(password_hash, self._secret),
+            },
+            now,
             self.refresh_ttl,
         )
         return TokenPair(
@@ -128,6 +153,9 @@ class TokenService:
             refresh_token=refresh,
             expires_in=int(self.access_ttl.total_seconds()),
             refresh_expires_in=int(self.refresh_ttl.total_seconds()),
+            refresh_jti=jti,
+            family=family,
+            refresh_expires_at=now + self.refresh_ttl,
         )
 
     def _decode(self, token: str, kind: str) -> dict[str, object]:
@@ -162,13 +190,15 @@ class TokenService:
             self._verified.popitem(last=False)
         return principal
 
-    def refresh_subject(self, refresh_token: str) -> tuple[int, str]:
-        """The user id and password fingerprint a refresh token was issued for."""
+    def refresh_claims(self, refresh_token: str) -> RefreshClaims:
+        """Who a refresh token was issued to, its id and family, and the password fingerprint."""
         claims = self._decode(refresh_token, "refresh")
-        sub, fingerprint = claims.get("sub"), claims.get("pfp")
-        if not isinstance(sub, str) or not sub.isdigit() or not isinstance(fingerprint, str):
+        sub, jti, family, fingerprint = (claims.get(k) for k in ("sub", "jti", "fam", "pfp"))
+        if not isinstance(sub, str) or not sub.isdigit() or int(sub) >= 2**31:
             raise TokenError("malformed claims")
-        return int(sub), fingerprint
+        if not all(isinstance(v, str) and 0 < len(v) <= 64 for v in (jti, family, fingerprint)):
+            raise TokenError("malformed claims")
+        return RefreshClaims(user_id=int(sub), jti=jti, family=family, fingerprint=fingerprint)  # type: ignore[arg-type]
 
     def fingerprint_matches(self, fingerprint: str, password_hash: str) -> bool:
         return hmac.compare_digest(fingerprint, password_fingerprint(password_hash, self._secret))

@@ -1,4 +1,8 @@
-"""Accounts: register, log in (OAuth2 password form), refresh. The only routes without a token.
+"""Accounts: register, log in (OAuth2 password form), refresh, log out. The only routes without a
+token (but "log out everywhere").
+
+Refresh tokens rotate and are revocable (``api/core/refresh.py``): each refresh returns a new
+refresh token and spends the old one; a spent token presented again revokes its session.
 
 Registration always makes a plain ``user``: the first admin is made with ``python -m api.cli
 create-admin EMAIL``, and admins promote others with ``PUT /api/v1/users/{id}/role``.
@@ -9,11 +13,12 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Request, Response
 from sqlalchemy import select
 
-from api.core.security import TokenError, hash_password, verify_password
-from api.deps import SessionDep, StateDep
+from api.core import refresh as refresh_tokens
+from api.core.security import TokenError, TokenPair, hash_password, verify_password
+from api.deps import PrincipalDep, RequireUser, SessionDep, StateDep
 from api.problems import problem_responses
 from api.schemas import RefreshIn, RegisterIn, TokenOut, UserOut
 from stock_insights.storage.db import utcnow
@@ -90,7 +95,10 @@ async def token(
     if not await verify_password(password, user.password_hash if user else None) or user is None:
         await state.limiter.hit(keys, window=config.login_window_seconds)
         raise HTTPException(401, "Incorrect email or password.", headers={"WWW-Authenticate": "Bearer"})
-    pair = state.tokens.issue(user.id, user.role, user.password_hash)
+    return _token_out(await refresh_tokens.issue_pair(session, state.tokens, user))
+
+
+def _token_out(pair: TokenPair) -> TokenOut:
     return TokenOut(
         access_token=pair.access_token,
         refresh_token=pair.refresh_token,
@@ -102,25 +110,43 @@ async def token(
 @router.post(
     "/refresh",
     response_model=TokenOut,
-    summary="Exchange a refresh token for a new pair (the role is read again from the account)",
+    summary="Exchange a refresh token for a new pair (rotation: the presented token is spent; the role is "
+    "read again from the account)",
     responses=problem_responses(400, 401, 422),
 )
 async def refresh(body: RefreshIn, session: SessionDep, state: StateDep) -> TokenOut:
-    unauthorized = HTTPException(
-        401, "The refresh token is invalid or expired.", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
-    )
     try:
-        user_id, fingerprint = state.tokens.refresh_subject(body.refresh_token)
+        pair = await refresh_tokens.rotate(session, state.tokens, body.refresh_token)
     except TokenError:
-        raise unauthorized from None
-    user = await session.get(User, user_id) if user_id < 2**31 else None
-    # A changed password revokes every refresh token issued before it.
-    if user is None or not state.tokens.fingerprint_matches(fingerprint, user.password_hash):
-        raise unauthorized
-    pair = state.tokens.issue(user.id, user.role, user.password_hash)
-    return TokenOut(
-        access_token=pair.access_token,
-        refresh_token=pair.refresh_token,
-        expires_in=pair.expires_in,
-        refresh_expires_in=pair.refresh_expires_in,
-    )
+        raise HTTPException(
+            401,
+            "The refresh token is invalid, expired, revoked or already used.",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        ) from None
+    return _token_out(pair)
+
+
+@router.post(
+    "/logout",
+    status_code=204,
+    summary="Log out: revoke the session of this refresh token (and every token rotated from it)",
+    description="Idempotent; an invalid or already revoked token also answers 204 (RFC 7009 section 2.2). "
+    "Access tokens already issued stay valid until they expire (minutes).",
+    responses=problem_responses(400, 422),
+)
+async def logout(body: RefreshIn, session: SessionDep, state: StateDep) -> Response:
+    await refresh_tokens.logout(session, state.tokens, body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/logout-all",
+    status_code=204,
+    summary="Log out everywhere: revoke every refresh token of the caller",
+    dependencies=[RequireUser],
+    responses=problem_responses(401, 403),
+)
+async def logout_all(session: SessionDep, principal: PrincipalDep) -> Response:
+    revoked = await refresh_tokens.logout_everywhere(session, principal.user_id)
+    log.info("user %d logged out everywhere (%d refresh token(s) revoked)", principal.user_id, revoked)
+    return Response(status_code=204)

@@ -372,6 +372,30 @@ class User(Base):
     created_at: Mapped[datetime]
 
 
+class RefreshToken(Base):
+    """An issued refresh token (by its ``jti``; the token itself is never stored).
+
+    Tokens rotate: each refresh spends the presented token and issues the next one in the same
+    *family* (one family per login). Presenting a spent or revoked token again revokes the whole
+    family (reuse of a stolen token is detected); logging out revokes the family.
+    """
+
+    __tablename__ = "refresh_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    family: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_refresh_tokens_user_id", "user_id"),
+        Index("ix_refresh_tokens_family", "family"),
+    )
+
+
 class WatchlistItem(Base):
     __tablename__ = "watchlist_items"
 

@@ -12,8 +12,8 @@ from api.cli import create_admin
 from api.core.security import hash_password_sync
 from stock_insights.settings import PROJECT_ROOT
 from stock_insights.storage.db import make_engine, session_scope
-from stock_insights.storage.models import User
-from stock_insights_tests.api.helpers import PASSWORD, Api
+from stock_insights.storage.models import RefreshToken, User
+from stock_insights_tests.api.helpers import PASSWORD, Api, make_user
 
 PROBLEM = "application/problem+json"
 
@@ -56,25 +56,81 @@ def test_register_login_refresh_and_use_the_token(api: Api) -> None:
 
     refreshed = api.client.post("/api/v1/auth/refresh", json={"refresh_token": body["refresh_token"]})
     assert refreshed.status_code == 200
-    new_access = refreshed.json()["access_token"]
+    new_access, new_refresh = refreshed.json()["access_token"], refreshed.json()["refresh_token"]
+    assert new_refresh != body["refresh_token"]
     assert api.client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {new_access}"}).status_code == 200
 
     # A role change shows in the next refresh; a password change revokes earlier refresh tokens.
     engine = make_engine(api.url)
     with session_scope(engine) as session:
         session.execute(update(User).where(User.email == "first@example.com").values(role="analyst"))
-    promoted = api.client.post("/api/v1/auth/refresh", json={"refresh_token": body["refresh_token"]})
+    promoted = api.client.post("/api/v1/auth/refresh", json={"refresh_token": new_refresh})
     assert api.state.tokens.principal(promoted.json()["access_token"]).role == "analyst"
     with session_scope(engine) as session:
         session.execute(
             update(User).where(User.email == "first@example.com").values(password_hash=hash_password_sync("new-pass-1"))
         )
     engine.dispose()
-    revoked = api.client.post("/api/v1/auth/refresh", json={"refresh_token": body["refresh_token"]})
+    revoked = api.client.post("/api/v1/auth/refresh", json={"refresh_token": promoted.json()["refresh_token"]})
     assert revoked.status_code == 401 and revoked.headers["content-type"] == PROBLEM
 
     garbage = api.client.get("/api/v1/stocks", headers={"Authorization": "Bearer not.a.token"})
     assert garbage.status_code == 401 and garbage.json()["status"] == 401
+
+
+def _refresh(api: Api, token: str):  # type: ignore[no-untyped-def]
+    return api.client.post("/api/v1/auth/refresh", json={"refresh_token": token})
+
+
+def test_refresh_tokens_rotate_and_a_replay_revokes_the_session(api: Api) -> None:
+    make_user(api.url, "rotate@example.com", "user")
+    first = login(api, "rotate@example.com", PASSWORD).json()["refresh_token"]
+    other_session = login(api, "rotate@example.com", PASSWORD).json()["refresh_token"]
+
+    second = _refresh(api, first)
+    assert second.status_code == 200
+    third = _refresh(api, second.json()["refresh_token"])
+    assert third.status_code == 200
+
+    # The spent first token comes back (a stolen copy): refused, and its whole session is revoked,
+    # including the newest token rotated from it ...
+    replay = _refresh(api, first)
+    assert replay.status_code == 401 and replay.headers["content-type"] == PROBLEM
+    assert "already used" in replay.json()["detail"]
+    assert _refresh(api, third.json()["refresh_token"]).status_code == 401
+    # ... but not the user's other session.
+    assert _refresh(api, other_session).status_code == 200
+
+    engine = make_engine(api.url)
+    with session_scope(engine) as session:
+        rows = session.execute(select(RefreshToken).order_by(RefreshToken.issued_at)).scalars().all()
+        families = {r.family for r in rows}
+        assert len(families) == 2 and len(rows) == 5  # 3 in the replayed session, 2 in the other
+        assert all(r.revoked_at is not None for r in rows if r.family == rows[0].family)
+    engine.dispose()
+    # The token's text is never stored, only its id.
+    assert first not in repr(rows)
+
+
+def test_logout_and_logout_everywhere(api: Api) -> None:
+    uid = make_user(api.url, "leave@example.com", "user")
+    a = login(api, "leave@example.com", PASSWORD).json()
+    b = login(api, "leave@example.com", PASSWORD).json()
+    c = login(api, "leave@example.com", PASSWORD).json()
+
+    assert api.client.post("/api/v1/auth/logout", json={"refresh_token": a["refresh_token"]}).status_code == 204
+    assert _refresh(api, a["refresh_token"]).status_code == 401
+    # Idempotent, and an invalid token answers the same (nothing to learn from it).
+    assert api.client.post("/api/v1/auth/logout", json={"refresh_token": a["refresh_token"]}).status_code == 204
+    assert api.client.post("/api/v1/auth/logout", json={"refresh_token": "not.a.token"}).status_code == 204
+    assert _refresh(api, b["refresh_token"]).status_code == 200
+
+    everywhere = api.client.post("/api/v1/auth/logout-all", headers=api.headers_for(uid, "user"))
+    assert everywhere.status_code == 204
+    assert _refresh(api, c["refresh_token"]).status_code == 401
+    # A token that was never recorded (signed with the right key) is refused too.
+    unrecorded = api.state.tokens.issue(uid, "user", "x").refresh_token
+    assert _refresh(api, unrecorded).status_code == 401
 
 
 def test_wrong_password_then_lockout_per_account_and_per_address(api: Api) -> None:

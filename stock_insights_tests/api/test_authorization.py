@@ -60,7 +60,13 @@ def test_every_route_for_every_role(seeded: Api) -> None:
         session.flush()
         note_ids = {role: n.id for role, n in notes.items()} | {"anonymous": 1}
     engine.dispose()
-    refresh = api.state.tokens.issue(ids["user"], "user", _password_hash(api.url, ids["user"])).refresh_token
+    # Refresh tokens rotate (a spent one is refused): one per principal, from real logins.
+    refresh = {
+        p: api.client.post("/api/v1/auth/token", data={"username": "user@example.com", "password": PASSWORD}).json()[
+            "refresh_token"
+        ]
+        for p in PRINCIPALS
+    }
     day = BAR_DAYS[-1].isoformat()
 
     calls = [
@@ -70,7 +76,7 @@ def test_every_route_for_every_role(seeded: Api) -> None:
              json=lambda p: {"email": f"new-{p}@x.io", "password": PASSWORD}),
         Call("POST", "/api/v1/auth/token", "public", 200,
              data=lambda p: {"username": "user@example.com", "password": PASSWORD}),
-        Call("POST", "/api/v1/auth/refresh", "public", 200, json=lambda p: {"refresh_token": refresh}),
+        Call("POST", "/api/v1/auth/refresh", "public", 200, json=lambda p: {"refresh_token": refresh[p]}),
         Call("GET", "/api/v1/users/me", "user", 200),
         Call("GET", "/api/v1/users/me/watchlist", "user", 200),
         Call("PUT", "/api/v1/users/me/watchlist/{code}", "user", 200, path="/api/v1/users/me/watchlist/005930"),
@@ -105,6 +111,8 @@ def test_every_route_for_every_role(seeded: Api) -> None:
         Call("GET", "/api/v1/notifications", "user", 200),
         Call("POST", "/api/v1/notifications/{notification_id}/read", "user", 200,
              path=lambda p: f"/api/v1/notifications/{note_ids[p]}/read"),
+        Call("POST", "/api/v1/auth/logout", "public", 204, json=lambda p: {"refresh_token": refresh[p]}),
+        Call("POST", "/api/v1/auth/logout-all", "user", 204),
     ]  # fmt: skip
 
     schema_ops = {
@@ -134,13 +142,3 @@ def test_every_route_for_every_role(seeded: Api) -> None:
             if answer.status_code == 401:
                 assert answer.headers["www-authenticate"].startswith("Bearer")
     assert not failures, "\n".join(failures)
-
-
-def _password_hash(url: str, user_id: int) -> str:
-    from stock_insights.storage.models import User
-
-    engine = make_engine(url)
-    with session_scope(engine) as session:
-        value = session.get(User, user_id).password_hash  # type: ignore[union-attr]
-    engine.dispose()
-    return value
