@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
+from datetime import date
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, Response
@@ -114,6 +115,8 @@ class Answers:
         self.request = request
         self.state: ApiState = request.app.state.api
         self._versions: dict[str, int] | None = None
+        self._used: dict[str, int] = {}  # the versions this answer depends on (for the fast path)
+        self._day = date.today()  # parameters may default to today: the fast path keys on the day too
 
     @property
     def data_mode(self) -> str:
@@ -126,7 +129,9 @@ class Answers:
 
     async def _key(self, name: str, params: dict[str, object], datasets: Iterable[str]) -> str:
         versions = await self.versions()
-        return self.state.cache.key(name, params, {d: versions.get(d, 0) for d in sorted(datasets)})
+        used = {d: versions.get(d, 0) for d in sorted(datasets)}
+        self._used.update(used)
+        return self.state.cache.key(name, params, used)
 
     async def json(self, name: str, params: dict[str, object], datasets: Iterable[str], build: Build) -> Response:
         """The answer for ``name`` and ``params``, built (with a fresh session) only on a miss."""
@@ -137,6 +142,7 @@ class Answers:
                 model = await build(session)
             answer = CachedAnswer.of(model.model_dump_json().encode())
             await self.state.cache.set(key, answer)
+        self.state.fastpath.remember(self.request.scope, self._day, self._used, key)
         return self.respond(answer)
 
     async def model(
@@ -156,10 +162,15 @@ class Answers:
         return self.state.db_slots or contextlib.nullcontext()
 
     def respond(self, answer: CachedAnswer) -> Response:
-        headers = {"ETag": answer.etag, "Cache-Control": CACHEABLE, "Vary": "Authorization"}
-        if _etag_matches(self.request.headers.get("if-none-match"), answer.etag):
-            return Response(status_code=304, headers=headers)
-        return Response(content=answer.body, media_type="application/json", headers=headers)
+        return answer_response(answer, self.request.headers.get("if-none-match"))
+
+
+def answer_response(answer: CachedAnswer, if_none_match: str | None) -> Response:
+    """A cached answer as HTTP: 200 with the body, or 304 when the client's ETag matches."""
+    headers = {"ETag": answer.etag, "Cache-Control": CACHEABLE, "Vary": "Authorization"}
+    if _etag_matches(if_none_match, answer.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(content=answer.body, media_type="application/json", headers=headers)
 
 
 async def answers(request: Request) -> Answers:

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
 from api import problems
+from api.core.fastpath import CachedAnswerFastPath
 from api.core.middleware import DefaultCacheControl
 from api.core.state import build_state
 from api.routes import (
@@ -77,6 +78,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
         "`ETag`: send it back in `If-None-Match` for a `304`.",
         lifespan=lifespan,
     )
+    app.add_middleware(CachedAnswerFastPath)  # innermost: CORS and the default Cache-Control still apply
     app.add_middleware(DefaultCacheControl)
     app.add_middleware(
         CORSMiddleware,

@@ -110,6 +110,7 @@ class TokenService:
     # Verified access tokens, so that a client's repeated requests skip the signature check (it costs
     # more than a cached answer). Keyed by the whole token string; expiry is still checked each time.
     VERIFIED_CACHE_SIZE = 10_000
+    LEEWAY_SECONDS = 5  # clock skew allowed on exp/nbf/iat
 
     def __init__(self, secret: str, *, access_minutes: int, refresh_days: int) -> None:
         self._secret = secret
@@ -167,7 +168,7 @@ class TokenService:
                 audience=AUDIENCE,
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub", "typ"]},
-                leeway=5,
+                leeway=self.LEEWAY_SECONDS,
             )
         except jwt.PyJWTError as exc:
             raise TokenError(type(exc).__name__) from None

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.core.cache import ResponseCache, VersionReader
 from api.core.config import ApiConfig, api_config
+from api.core.fastpath import FastPathIndex
 from api.core.ratelimit import SlidingWindowLimiter
 from api.core.redis import RedisGate
 from api.core.security import TokenService
@@ -42,6 +43,7 @@ class ApiState:
     versions: VersionReader
     limiter: SlidingWindowLimiter
     tokens: TokenService
+    fastpath: FastPathIndex
 
     sqlite_versions: SqliteVersions | None = None
     # Cache misses hold one of these while they read: no more at once than the pool keeps open,
@@ -172,6 +174,7 @@ def build_state(settings: Settings, version: str) -> ApiState:
         tokens=TokenService(
             config.jwt_secret, access_minutes=config.access_token_minutes, refresh_days=config.refresh_token_days
         ),
+        fastpath=FastPathIndex(),
         sqlite_versions=sqlite_versions,
         db_slots=asyncio.Semaphore(_pool_size(engine)),
     )

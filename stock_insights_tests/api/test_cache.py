@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.core.cache import VersionReader
+from api.core.security import TokenService
 from stock_insights.storage.db import bump_dataset_version, make_engine, session_scope
 from stock_insights.storage.market_data import DATASET_DAILY_BARS, upsert_daily_bars
 from stock_insights_tests.api.helpers import PASSWORD, RedisServer, bar, make_user, seed, set_api_env
@@ -105,6 +107,61 @@ def test_etag_and_not_modified(seeded) -> None:  # type: ignore[no-untyped-def]
     # Errors and per-user answers are never stored by a browser.
     assert api.client.get("/api/v1/users/me", headers=headers).headers["cache-control"] == "no-store"
     assert api.client.get("/api/v1/stocks/999999", headers=headers).headers["cache-control"] == "no-store"
+
+
+def test_repeated_requests_take_the_fast_path_and_nothing_stale(seeded, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    api = seeded
+    state = api.state
+    headers = api.headers_for(make_user(api.url, "fast@example.com"), "user")
+
+    first = api.client.get(PRICES, params=RANGE, headers=headers)  # the normal path, which records the route
+    assert first.status_code == 200 and state.fastpath.hits == 0 and len(state.fastpath) == 1
+    again = api.client.get(PRICES, params=RANGE, headers=headers)
+    assert state.fastpath.hits == 1
+    # Byte for byte the normal path's answer, headers included (CORS and the default policy still wrap it).
+    assert again.content == first.content
+    assert {k: again.headers[k] for k in ("etag", "cache-control", "vary", "content-type", "content-length")} == {
+        k: first.headers[k] for k in ("etag", "cache-control", "vary", "content-type", "content-length")
+    }
+    cors = api.client.get(PRICES, params=RANGE, headers={**headers, "Origin": "http://localhost:5173"})
+    assert state.fastpath.hits == 2 and cors.headers["access-control-allow-origin"] == "http://localhost:5173"
+    revalidated = api.client.get(PRICES, params=RANGE, headers={**headers, "If-None-Match": first.headers["etag"]})
+    assert revalidated.status_code == 304 and state.fastpath.hits == 3
+
+    # A new version of a dataset the answer read: the fast path steps aside and the new data shows.
+    write_bar(api.url, 1400.0)
+    fresh = api.client.get(PRICES, params=RANGE, headers=headers)
+    assert state.fastpath.hits == 3 and fresh.headers["etag"] != first.headers["etag"]
+    assert {b["trading_date"]: b["close"] for b in fresh.json()["items"]}[NEW_DAY.isoformat()] == 1400.0
+    assert api.client.get(PRICES, params=RANGE, headers=headers).content == fresh.content
+    assert state.fastpath.hits == 4
+
+    # Another token (even of the same user) is checked the normal way first.
+    other = api.headers_for(make_user(api.url, "other@example.com", "analyst"), "analyst")
+    assert api.client.get(PRICES, params=RANGE, headers=other).content == fresh.content
+    assert state.fastpath.hits == 4
+    # A recorded route of another day (parameters may default to today) is not served.
+    key = next(iter(state.fastpath._routes))
+    state.fastpath._routes[key] = dataclasses.replace(state.fastpath._routes[key], day=date(2000, 1, 3))
+    api.client.get(PRICES, params=RANGE, headers=headers)
+    assert state.fastpath.hits == 4
+    # An evicted memory entry: the normal path again (Redis or the database), never an error.
+    state.cache.memory.clear()
+    assert api.client.get(PRICES, params=RANGE, headers=headers).content == fresh.content
+    # Errors are not recorded.
+    missing = api.client.get("/api/v1/reports/daily/2026-10-14", headers=headers)
+    assert missing.status_code == 404
+    assert api.client.get("/api/v1/reports/daily/2026-10-14", headers=headers).status_code == 404
+
+    # A token that expired after its route was recorded is refused, as on the normal path.
+    monkeypatch.setattr(TokenService, "LEEWAY_SECONDS", 0)
+    monkeypatch.setattr(state.tokens, "access_ttl", timedelta(seconds=1))
+    short = {"Authorization": f"Bearer {state.tokens.issue(1, 'user', '').access_token}"}
+    assert api.client.get(PRICES, params=RANGE, headers=short).status_code == 200
+    hits = state.fastpath.hits
+    time.sleep(2.1)
+    expired = api.client.get(PRICES, params=RANGE, headers=short)
+    assert expired.status_code == 401 and state.fastpath.hits == hits
 
 
 def test_redis_stopped_mid_test(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
