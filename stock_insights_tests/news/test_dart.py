@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date
 from pathlib import Path
 
@@ -34,6 +35,14 @@ def test_wire_sample_rows() -> None:
     assert raised.value.code == "013"
 
 
+def test_the_key_stays_out_of_httpx_request_logs(sandbox_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="httpx"), client(sandbox_url) as dart:
+        dart.list_filings(date(2026, 10, 15), date(2026, 10, 15), max_pages=1)
+    requests = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert requests and all("crtfc_key=***" in m for m in requests)  # the request is still logged ...
+    assert DART_KEY not in caplog.text  # ... without the key
+
+
 def test_corp_codes_zip(sandbox_url: str) -> None:
     with client(sandbox_url) as dart:
         batch = dart.corp_codes()
@@ -63,15 +72,18 @@ def test_filing_list_pages_and_cleans(sandbox_url: str) -> None:
     assert batch.total_count == len(batch.rows) > 100 and batch.pages == 2 and not batch.skipped
     assert all(r.report_name == r.report_name.strip() for r in batch.rows)
     assert any(r.is_correction for r in batch.rows) and any(r.stock_code is None for r in batch.rows)
-    raw = httpx.get(f"{sandbox_url}/api/list.json", params={"crtfc_key": DART_KEY, "bgn_de": "20261001",
-                                                          "end_de": "20261015", "page_count": 100}).json()
+    raw = httpx.get(
+        f"{sandbox_url}/api/list.json",
+        params={"crtfc_key": DART_KEY, "bgn_de": "20261001", "end_de": "20261015", "page_count": 100},
+    ).json()
     assert any(r["report_nm"] != r["report_nm"].rstrip() for r in raw["list"])  # the wire keeps them
     assert isinstance(raw["total_page"], int) and raw["status"] == "000"
 
 
 def test_three_month_rule_is_respected(sandbox_url: str) -> None:
-    raw = httpx.get(f"{sandbox_url}/api/list.json", params={"crtfc_key": DART_KEY, "bgn_de": "20260101",
-                                                          "end_de": "20260615"}).json()
+    raw = httpx.get(
+        f"{sandbox_url}/api/list.json", params={"crtfc_key": DART_KEY, "bgn_de": "20260101", "end_de": "20260615"}
+    ).json()
     assert raw == {"status": "100", "message": "corp_code가 없는 경우 검색기간은 3개월만 가능합니다."}
     with client(sandbox_url) as dart:
         batch = dart.list_filings(date(2026, 1, 1), date(2026, 6, 15), max_pages=1)
