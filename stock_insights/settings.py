@@ -101,6 +101,30 @@ class Settings(BaseSettings):
     EVAL_SELL_TAX: float = Field(default=0.0018, ge=0, description="Securities transaction tax on sells (0.18%).")
     EVAL_TOP_K: int = Field(default=3, ge=1, description="Stocks long and short in the daily portfolio.")
 
+    # --- daily reports --------------------------------------------------------------------
+    REPORT_MODEL: str = Field(
+        default="gpt-4o",
+        description="Registry model (models.yaml) that writes the daily reports when its key is set; "
+        "empty: the deterministic template always.",
+    )
+
+    # --- alerts and webhooks ---------------------------------------------------------------
+    ALERT_MOVE_THRESHOLD: float = Field(
+        default=0.05, gt=0, lt=1, description="Alert when the latest price is this far from the previous close."
+    )
+    ALERT_NEWS_BURST_COUNT: int = Field(
+        default=5, ge=2, description="A news burst: at least this many articles linked to one stock ..."
+    )
+    ALERT_NEWS_BURST_MINUTES: int = Field(
+        default=60, ge=1, le=1440, description="... first seen within this many minutes."
+    )
+    WEBHOOK_MAX_ATTEMPTS: int = Field(default=3, ge=1, le=10, description="Tries per notification (5xx/429/errors).")
+    WEBHOOK_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=60, description="Timeout of each webhook try.")
+    WEBHOOK_RETRY_AFTER_CAP_SECONDS: float = Field(
+        default=20.0, ge=0, le=300, description="Longest Retry-After honoured; a longer one ends the retries."
+    )
+    WEBHOOK_CONCURRENCY: int = Field(default=8, ge=1, le=64, description="Webhook URLs delivered to in parallel.")
+
     # --- universe and run mode -----------------------------------------------------------
     STOCK_UNIVERSE: CsvList = Field(default_factory=lambda: _split_csv(DEFAULT_UNIVERSE))
     DATA_MODE: Literal["live", "simulated"] = Field(

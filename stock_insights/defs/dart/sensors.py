@@ -34,8 +34,13 @@ from stock_insights.settings import get_settings
 from stock_insights.storage.db import session_scope
 from stock_insights.storage.market_data import active_stocks
 
-# What a tracked stock's new filing sets off. Predictions and alerts add their keys here.
-DOWNSTREAM_ON_FILING: list[dg.AssetKey] = [dg.AssetKey(["dart", "disclosures"]), dg.AssetKey(["predictions", "daily"])]
+# What a tracked stock's new filing sets off: the filing itself, refreshed forecasts, and the alerts of
+# the watchers (which see the filing, and any forecast it flipped, in the same run).
+DOWNSTREAM_ON_FILING: list[dg.AssetKey] = [
+    dg.AssetKey(["dart", "disclosures"]),
+    dg.AssetKey(["predictions", "daily"]),
+    dg.AssetKey(["alerts", "notifications"]),
+]
 MAX_TAGGED = 20  # receipt numbers listed in a run tag
 FULL_SWEEP = timedelta(minutes=15)
 
@@ -75,8 +80,8 @@ def _tracked(database: DatabaseResource) -> set[str]:
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     target=dg.AssetSelection.assets(*DOWNSTREAM_ON_FILING),
-    description="Polls OpenDART list.json every minute; when a tracked stock files, runs today's dart/disclosures "
-    "partition (and, later, predictions and alerts) tagged with the filing stocks.",
+    description="Polls OpenDART list.json every minute; when a tracked stock files, runs today's partition of "
+    "dart/disclosures, predictions/daily and alerts/notifications, tagged with the filing stocks.",
 )
 def dart_new_filings(
     context: dg.SensorEvaluationContext, database: DatabaseResource, dart: DartResource
