@@ -904,13 +904,26 @@ class DashboardStats(BaseModel):
     data_mode: DataMode
 
 
+class ReportSource(BaseModel):
+    """A numbered source of a report: what ``[n]`` in its Markdown refers to."""
+
+    n: int = Field(ge=1, description="The number the report cites as [n]")
+    kind: Literal["filing", "news"]
+    key: str = Field(description="disclosure:<rcept_no> or news:<article id>")
+    title: str
+    url: str = Field(description="DART viewer link for a filing, the article's canonical URL for news")
+    outlet: str = Field(description='"DART", or the news sources that carried the story by the close')
+    codes: list[str] = Field(description="Tracked stocks it is about")
+    first_seen_at: datetime = Field(description="When the pipeline first saw it: on or before the day's close")
+
+
 class ReportOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     scope: str = Field(description='"market" or a 6-digit stock code')
     markdown: str
-    sources: list[Any]
-    generator: str
+    sources: list[ReportSource]
+    generator: str = Field(description='"template", or the LLM model that wrote the summary')
     created_at: datetime
 
 
@@ -920,8 +933,21 @@ class DailyReport(BaseModel):
             "trading_date": "2026-11-25",
             "market": {
                 "scope": "market",
-                "markdown": "# 2026-11-25\n...",
-                "sources": [],
+                "markdown": "# Market: 2026-11-25\n...\n## Sources\n\n1. [삼성전자 주요사항보고서(자기주식취득결정)]"
+                "(https://dart.fss.or.kr/dsaf001/main.do?rcpNo=20261125000123): DART filing, first seen "
+                "2026-11-25 09:15 KST\n",
+                "sources": [
+                    {
+                        "n": 1,
+                        "kind": "filing",
+                        "key": "disclosure:20261125000123",
+                        "title": "삼성전자 주요사항보고서(자기주식취득결정)",
+                        "url": "https://dart.fss.or.kr/dsaf001/main.do?rcpNo=20261125000123",
+                        "outlet": "DART",
+                        "codes": ["005930"],
+                        "first_seen_at": "2026-11-25T00:15:00Z",
+                    }
+                ],
                 "generator": "template",
                 "created_at": "2026-11-25T07:00:00Z",
             },

@@ -39,6 +39,15 @@ on chat only, content faults answered with HTTP 200: ``malformed_content`` (pros
 ``truncated`` (half the JSON, ``finish_reason: "length"``), ``refusal`` (``message.refusal`` set,
 ``content`` null), ``invalid_schema`` (JSON without the required ``prob_up``), ``unknown_evidence``
 (cites ids that the prompt never showed).
+
+Daily reports: a request whose system prompt starts with the report writer's marker
+(``[stock_insights daily report v1]``) is answered, whatever its ``response_format``, with a Markdown
+summary built from the FACTS JSON of the user message: every number copied as the facts write it,
+every filing and news item cited by its source number (``report_answer``). Content faults for them:
+``report_invented_number`` (adds a number the facts do not have), ``report_unknown_citation`` and
+``unknown_evidence`` (cite a source number that does not exist), ``malformed_content`` (adds a link
+that is not a source); ``truncated`` and ``refusal`` as for forecasts. Counted in
+``chat_report_requests`` (and ``chat_requests``).
 """
 
 from __future__ import annotations
@@ -61,7 +70,15 @@ from stock_insights.embeddings.tokens import count_tokens, encoding
 from stock_insights.sandbox.kis import Fault, FaultQueue
 from stock_insights.sandbox.newsroom import LEXICON, LEXICON_EN
 
-CHAT_FAULT_KINDS = ("malformed_content", "truncated", "refusal", "invalid_schema", "unknown_evidence")
+CHAT_FAULT_KINDS = (
+    "malformed_content",
+    "truncated",
+    "refusal",
+    "invalid_schema",
+    "unknown_evidence",
+    "report_invented_number",
+    "report_unknown_citation",
+)
 OPENAI_FAULT_KINDS = ("openai_429", "openai_500", "delay", *CHAT_FAULT_KINDS)
 EMBEDDING_MODELS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 MAX_INPUTS = 2048
@@ -420,6 +437,111 @@ def _openrouter_provider(body: _ChatRequest) -> str:
     return OPENROUTER_PROVIDERS.get(str(slug).lower(), str(slug).title())
 
 
+# --- daily reports ------------------------------------------------------------------------------
+# The report writer's system prompt starts with this marker (stock_insights.reports.writer.REPORT_MARKER).
+_REPORT_MARKER = re.compile(r"^\[stock_insights daily report v\d+\]")
+_FACTS_BLOCK = re.compile(r"```json\s*\n(.*?)\n```", re.DOTALL)
+
+
+def is_report_request(system_text: str) -> bool:
+    return bool(_REPORT_MARKER.match(system_text.strip()))
+
+
+def _report_facts(user_text: str) -> dict[str, Any] | None:
+    match = _FACTS_BLOCK.search(user_text)
+    if match is None:
+        return None
+    try:
+        facts = json.loads(match.group(1))
+    except json.JSONDecodeError:
+        return None
+    return facts if isinstance(facts, dict) else None
+
+
+def _as_float(text: str) -> float | None:
+    try:
+        return float(text.replace(",", "").replace("%", "").replace("+", ""))
+    except (AttributeError, ValueError):
+        return None
+
+
+def _report_body(facts: dict[str, Any]) -> str:
+    """A faithful summary: every number copied from the facts as written, every document cited by its number."""
+    paragraphs: list[str] = []
+    if facts.get("report") == "stock":
+        stock, index = facts.get("stock") or {}, facts.get("index")
+        if stock.get("close", "n/a") == "n/a":
+            name = stock.get("name", "the stock")
+            paragraphs.append(f"No close is in yet for {name} on {facts.get('trading_date')}.")
+        else:
+            line = f"{stock['name']} closed at {stock['close']}, {stock['change']} from {stock['previous_close']}"
+            if index:
+                line += (
+                    f", while {index['name']} moved {index['change']} to {index['close']}: an excess of "
+                    f"{facts.get('excess_over_index')} over its index"
+                )
+            paragraphs.append(line + ".")
+    else:
+        indices = [i for i in facts.get("indices") or [] if i]
+        if indices:
+            levels = " and ".join(f"{i['close']} for {i['name']} ({i['change']})" for i in indices)
+            paragraphs.append(f"The indices closed at {levels}.")
+        moved = [s for s in facts.get("stocks") or [] if _as_float(s.get("change", "")) is not None]
+        line = (
+            f"Of the {facts.get('stocks_tracked')} tracked stocks, {facts.get('stocks_up')} rose and "
+            f"{facts.get('stocks_down')} fell."
+        )
+        if moved:
+            best = max(moved, key=lambda s: _as_float(s["change"]) or 0.0)
+            worst = min(moved, key=lambda s: _as_float(s["change"]) or 0.0)
+            line += f" {best['name']} did best ({best['change']}); {worst['name']} did worst ({worst['change']})."
+        paragraphs.append(line)
+    filings, news = facts.get("filings") or [], facts.get("news") or []
+    if filings:
+        paragraphs.append(
+            "Filings: " + "; ".join(f"{f['company']} filed {f['title']} [{f['source']}]" for f in filings[:3]) + "."
+        )
+    if news:
+        quoted = "; ".join(f"\u201c{n['title']}\u201d [{n['source']}]" for n in news[:3])
+        paragraphs.append(f"In the news: {quoted}.")
+    outcome = {"hit": "was right", "miss": "was wrong", "pending": "is still pending"}
+    calls = [
+        f"{p['model']} called {p['call']} with P(up) {p['prob_up']} and {outcome.get(p['outcome'], p['outcome'])}"
+        for p in facts.get("forecasts") or []
+    ]
+    if calls:
+        paragraphs.append("Forecasts: " + "; ".join(calls) + ".")
+    days = [
+        f"{m['model']} had {m['hits']} hits and {m['misses']} misses ({m['hit_rate_today']})"
+        for m in facts.get("models_today") or []
+    ]
+    if days:
+        paragraphs.append("Today's forecasts: " + "; ".join(days) + ".")
+    standings = facts.get("standings") or {}
+    leader = (standings.get("models") or [None])[0]
+    if leader:
+        paragraphs.append(
+            f"Over {standings['window_trading_days']} trading days, {leader['model']} leads with a hit rate of "
+            f"{leader['hit_rate']} and a Brier score of {leader['brier']}."
+        )
+    return "\n\n".join(paragraphs) or "Nothing to report."
+
+
+def report_answer(user_text: str, content_fault: str | None = None) -> str:
+    """The sandbox's answer to a report request; the ``report_*`` faults (and ``unknown_evidence``,
+    ``malformed_content``) make it break the writer's rules the way a careless model would."""
+    facts = _report_facts(user_text)
+    body = _report_body(facts) if facts is not None else "The facts could not be read."
+    if content_fault == "report_invented_number":
+        body += "\n\nIt was the busiest session in 17 years, with turnover up 12.34%."
+    elif content_fault in ("report_unknown_citation", "unknown_evidence"):
+        known = len((facts or {}).get("filings") or []) + len((facts or {}).get("news") or [])
+        body += f" Analysts expect more to come [{known + 40}]."
+    elif content_fault == "malformed_content":
+        body += "\n\nMore at https://example.com/markets/today."
+    return body
+
+
 def build_openai_router(faults: FaultQueue) -> APIRouter:
     faults.allow(OPENAI_FAULT_KINDS)
     router = APIRouter()
@@ -433,6 +555,7 @@ def build_openai_router(faults: FaultQueue) -> APIRouter:
         "chat_completion_tokens": 0,
         "chat_cached_tokens": 0,
         "chat_content_faults": 0,
+        "chat_report_requests": 0,  # daily-report prompts (recognised by their system prompt's marker)
         "chat_openrouter_requests": 0,
         "chat_openrouter_attributed": 0,  # sent HTTP-Referer and X-Title
         "chat_openrouter_pinned": 0,  # provider.allow_fallbacks false, no fallback model list
@@ -542,22 +665,27 @@ def build_openai_router(faults: FaultQueue) -> APIRouter:
             )
         cached = prompt_cache.cached_tokens(f"{'openrouter' if openrouter else 'openai'}:{served}", tokens)
 
-        forecast = _forecast(prompt_text, user_text)
         content_fault = fault.kind if fault is not None and fault.kind in CHAT_FAULT_KINDS else None
-        if content_fault == "unknown_evidence":
-            forecast["evidence_ids"] = [*forecast["evidence_ids"], "news:999999999", "disclosure:00000000000000"]
-        answer: Any = _conform(forecast, schema) if schema is not None else forecast
-        if content_fault == "invalid_schema" and isinstance(answer, dict) and answer:
-            answer.pop("prob_up" if "prob_up" in answer else next(iter(answer)))
-        content: str | None = _prose(forecast) if kind == "text" else json.dumps(answer, ensure_ascii=False)
         refusal: str | None = None
         finish_reason = "stop"
-        if content_fault == "malformed_content":
-            content = (
-                f"Sure! Based on the documents I would say the stock goes {forecast['direction']}, with a "
-                f"probability of about {forecast['prob_up']:.0%}. The main risks are listed above."
-            )
-        elif content_fault == "truncated":
+        content: str | None
+        if is_report_request(body.messages[0].text() if body.messages else ""):
+            stats["chat_report_requests"] += 1
+            content = report_answer(user_text, content_fault)
+        else:
+            forecast = _forecast(prompt_text, user_text)
+            if content_fault == "unknown_evidence":
+                forecast["evidence_ids"] = [*forecast["evidence_ids"], "news:999999999", "disclosure:00000000000000"]
+            answer: Any = _conform(forecast, schema) if schema is not None else forecast
+            if content_fault == "invalid_schema" and isinstance(answer, dict) and answer:
+                answer.pop("prob_up" if "prob_up" in answer else next(iter(answer)))
+            content = _prose(forecast) if kind == "text" else json.dumps(answer, ensure_ascii=False)
+            if content_fault == "malformed_content":
+                content = (
+                    f"Sure! Based on the documents I would say the stock goes {forecast['direction']}, with a "
+                    f"probability of about {forecast['prob_up']:.0%}. The main risks are listed above."
+                )
+        if content_fault == "truncated":
             content = (content or "")[: max(1, len(content or "") // 2)]
             finish_reason = "length"
         elif content_fault == "refusal":
