@@ -82,7 +82,8 @@ def main() -> int:
             by_range(["embeddings", "documents"], forecast_days),
             by_range(["predictions", "daily"], forecast_days),
             by_range(["evaluations", "daily"], forecast_days),
-            by_range(["evaluations", "leaderboard"], forecast_days[-1:]),
+            by_range(["evaluations", "leaderboard"], forecast_days),
+            by_range(["reports", "daily"], forecast_days),
         ],
     }
     result = _graphql(args.webserver, LAUNCH, {"params": params})["launchPartitionBackfill"]
