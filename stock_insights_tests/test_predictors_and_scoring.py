@@ -1,4 +1,4 @@
-"""The momentum baseline and per-prediction scoring, checked against hand computation."""
+"""The baselines and per-prediction scoring, checked against hand computation."""
 
 from __future__ import annotations
 
@@ -11,8 +11,14 @@ from pydantic import ValidationError
 from stock_insights.metrics.scoring import FLAT_BAND, score
 from stock_insights.predictors.base import DocumentInput, PredictionInput, PriceBar
 from stock_insights.predictors.momentum import MomentumPredictor
+from stock_insights.predictors.news_tone import PROBIT_SLOPE, NewsTonePredictor
 
-AS_OF = datetime(2026, 10, 5, 23, 0, tzinfo=UTC)
+AS_OF = datetime(2026, 10, 5, 23, 0, tzinfo=UTC)  # 08:00 KST on Tuesday 2026-10-06
+
+
+def phi(x: float) -> float:
+    """Standard normal CDF, written out independently of the predictors' helper."""
+    return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
 
 def _input(closes: list[float], target: date = date(2026, 10, 20)) -> PredictionInput:
@@ -25,13 +31,25 @@ def test_momentum_follows_the_last_five_sessions() -> None:
     out = MomentumPredictor().predict(_input([90, 100, 101, 102, 103, 104, 110]))
     assert out is not None
     momentum = 110 / 100 - 1  # over five sessions: the last six closes, 100 .. 110
-    assert out.prob_up == pytest.approx(1 / (1 + math.exp(-8 * momentum)))
+    # The sign of the move with news_tone's edge: Φ(0.0065 · 0.62 / 0.02) for one session.
+    assert out.prob_up == pytest.approx(phi(0.0065 * 0.62 / 0.02), abs=1e-12)
+    assert out.prob_up == pytest.approx(0.5798, abs=1e-4)
     assert out.expected_return == pytest.approx(0.1 * momentum / 5)
     assert out.direction == "up"
     assert [p["close"] for p in out.cited_inputs["prices"]] == [100, 101, 102, 103, 104, 110]  # type: ignore[index]
 
     falling = MomentumPredictor().predict(_input([100, 99, 98, 97, 96, 95]))
-    assert falling is not None and falling.direction == "down" and falling.prob_up < 0.5
+    assert falling is not None and falling.direction == "down"
+    assert falling.prob_up == pytest.approx(1 - out.prob_up, abs=1e-12)
+
+    # Five sessions ahead: the same call with its edge spread over sqrt(5) sessions of noise.
+    week = MomentumPredictor().predict(_input([90, 100, 101, 102, 103, 104, 110]).model_copy(update={"horizon": 5}))
+    assert week is not None and week.prob_up == pytest.approx(phi(PROBIT_SLOPE / math.sqrt(5)), abs=1e-12)
+    assert week.expected_return == pytest.approx(0.1 * momentum)
+
+
+def test_momentum_without_a_move_has_no_view() -> None:
+    assert MomentumPredictor().predict(_input([100, 100, 101, 99, 102, 100])) is None
 
 
 def test_momentum_needs_enough_history() -> None:
@@ -75,19 +93,39 @@ def _doc(i: int, title: str, hours_before: float) -> DocumentInput:
     return DocumentInput(doc_type="news", doc_id=str(i), title=title, published_at=seen, first_seen_at=seen)
 
 
-def test_news_tone_reads_recent_documents_and_cites_only_those_it_scored() -> None:
-    from stock_insights.predictors.news_tone import NewsTonePredictor
+def test_news_tone_reads_the_news_since_the_previous_session_and_cites_only_what_it_scored() -> None:
+    # Target Tuesday 2026-10-13, cutoff 08:00 KST: the window opens at 00:00 KST on Monday 10-12.
+    tuesday = datetime(2026, 10, 12, 23, 0, tzinfo=UTC)
 
-    docs = [_doc(1, "삼성전자 호실적, 목표주가 상향", 2), _doc(2, "삼성전자 주주총회 개최", 3),
-            _doc(3, "삼성전자 급락 우려", 60)]  # the last one is older than the 36-hour window
-    data = PredictionInput(code="005930", target_date=date(2026, 10, 20), as_of=AS_OF, prices=[], documents=docs)
-    out = NewsTonePredictor().predict(data)
-    assert out is not None and out.direction == "up" and out.prob_up == pytest.approx(1 / (1 + math.exp(-0.8)))
+    def news(i: int, title: str, hours_before: float, as_of: datetime = tuesday) -> DocumentInput:
+        seen = as_of - timedelta(hours=hours_before)
+        return DocumentInput(doc_type="news", doc_id=str(i), title=title, published_at=seen, first_seen_at=seen)
+
+    docs = [news(1, "삼성전자 호실적, 목표주가 상향", 2), news(2, "삼성전자 주주총회 개최", 3),
+            news(3, "삼성전자 실적 부진", 20), news(4, "삼성전자 급락 우려", 33)]  # 4: Sunday 23:00, outside
+    data = PredictionInput(code="005930", target_date=date(2026, 10, 13), as_of=tuesday, prices=[], documents=docs)
+    # Reading: (+1 for doc 1, -1 for doc 3) / 2 = 0, as much good news as bad: no view.
+    assert NewsTonePredictor().predict(data) is None
+    docs[2] = news(3, "삼성전자 신제품 출시", 20)  # no tone word: read but not scored
+    out = NewsTonePredictor().predict(data.model_copy(update={"documents": docs}))
+    assert out is not None and out.direction == "up"
+    assert out.prob_up == pytest.approx(phi(0.0065 * 0.62 / 0.02), abs=1e-12)  # reading +1
+    assert out.expected_return == pytest.approx(0.0065 * 0.62)
     assert [d["doc_id"] for d in out.cited_inputs["documents"]] == ["1"]  # type: ignore[index]
 
-    quiet = NewsTonePredictor().predict(PredictionInput(code="005930", target_date=date(2026, 10, 20), as_of=AS_OF,
-                                                        prices=[], documents=[]))
-    assert quiet is not None and quiet.direction == "flat" and quiet.prob_up == 0.5
+    # A Monday forecast reads Friday's news (the window starts at the previous session's day, not 36 h back).
+    monday = datetime(2026, 10, 18, 23, 0, tzinfo=UTC)  # 08:00 KST Monday 2026-10-19; Friday 10-16 before it
+    friday = [news(9, "삼성전자 어닝쇼크에 급락", 60, monday)]
+    gloomy = NewsTonePredictor().predict(
+        PredictionInput(code="005930", target_date=date(2026, 10, 19), as_of=monday, prices=[], documents=friday)
+    )
+    assert gloomy is not None and gloomy.direction == "down" and gloomy.prob_up == pytest.approx(1 - out.prob_up)
+
+    five = NewsTonePredictor().predict(data.model_copy(update={"documents": docs, "horizon": 5}))
+    assert five is not None and five.prob_up == pytest.approx(phi(PROBIT_SLOPE / math.sqrt(5)), abs=1e-12)
+    assert five.expected_return == pytest.approx(out.expected_return)  # the news moves the first session only
+
+    assert NewsTonePredictor().predict(data.model_copy(update={"documents": []})) is None  # no news: no view
 
 
 def test_documents_first_seen_after_the_cutoff_are_refused() -> None:

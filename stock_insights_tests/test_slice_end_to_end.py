@@ -5,6 +5,7 @@ universe/stocks -> kis/daily_bars -> predictions/daily -> evaluations/daily -> t
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 
 import dagster as dg
@@ -68,14 +69,20 @@ def test_slice_runs_end_to_end_and_reruns_change_nothing(sandbox_env: str) -> No
 
     sessions = calendar.sessions(BAR_START, BAR_END)
     forecast_days = calendar.sessions(FORECAST_START, FORECAST_END)
+    # Horizon 5 (entry: the close before the target day): the last four days' forecasts exit after the window.
+    exits_in_window = len(forecast_days) - 4
     engine = make_engine(url)
     with session_scope(engine) as session:
         assert count(session, Stock.__table__) == len(CODES)
         assert count(session, DailyBar.__table__) == len(CODES) * len(sessions)
-        assert count(session, Prediction.__table__) == len(CODES) * len(forecast_days) * len(MODELS)
+        # The baselines forecast horizons 1 and 5; news_tone has no view without news (none is fetched here).
+        predictions = session.execute(select(Prediction)).scalars().all()
+        assert len(predictions) == len(CODES) * len(forecast_days) * 2
+        assert {(p.model, p.horizon) for p in predictions} == {("momentum", 1), ("momentum", 5)}
         evaluations = session.execute(select(Evaluation)).scalars().all()
-        assert len(evaluations) == len(CODES) * len(forecast_days) * len(MODELS)
-        assert {e.status for e in evaluations} == {"scored"}
+        assert len(evaluations) == len(predictions)
+        statuses = Counter(e.status for e in evaluations)
+        assert statuses == {"scored": len(CODES) * (len(forecast_days) + exits_in_window), "pending": len(CODES) * 4}
         # Every forecast saw only closes before its target day.
         for p in session.execute(select(Prediction).where(Prediction.model == "momentum")).scalars():
             seen = [date.fromisoformat(bar["trading_date"]) for bar in p.cited_inputs["prices"]]
@@ -86,7 +93,7 @@ def test_slice_runs_end_to_end_and_reruns_change_nothing(sandbox_env: str) -> No
     materialization = instance.get_latest_materialization_event(dg.AssetKey(["evaluations", "daily"]))
     metadata = materialization.asset_materialization.metadata  # type: ignore[union-attr]
     assert metadata["data_mode"].value == "simulated"
-    assert metadata["dagster/row_count"].value == len(CODES) * len(forecast_days) * len(MODELS)
+    assert metadata["dagster/row_count"].value == len(CODES) * (len(forecast_days) + exits_in_window)
 
     # Re-materializing every partition changes no row.
     before = snapshot(url)
@@ -127,9 +134,9 @@ def test_slice_runs_end_to_end_and_reruns_change_nothing(sandbox_env: str) -> No
         day = forecast_days[5].isoformat()
         answer = client.get("/api/v1/predictions", params={"code": "005930", "date": day, "model": "momentum"})
         items = answer.json()["items"]
-        assert len(items) == 1
-        assert items[0]["evaluation"]["status"] == "scored"
-        assert items[0]["evaluation"]["hit"] in (True, False)
+        assert sorted(i["horizon"] for i in items) == [1, 5]
+        assert all(i["evaluation"]["status"] == "scored" for i in items)
+        assert all(i["evaluation"]["hit"] in (True, False) for i in items)
 
         assert client.get("/api/v1/predictions", params={"model": "nope"}).json()["items"] == []
 

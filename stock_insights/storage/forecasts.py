@@ -33,26 +33,56 @@ def upsert_predictions(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     fresh = [r for r in payload if not r.get("replay")]
     replays = [r for r in payload if r.get("replay")]
     upsert(session, Prediction.__table__, fresh, key=PREDICTION_KEY, update=update)
-    upsert(session, Prediction.__table__, replays, key=PREDICTION_KEY,
-           update=[c for c in update if c not in CALL_COLUMNS])
+    upsert(
+        session, Prediction.__table__, replays, key=PREDICTION_KEY, update=[c for c in update if c not in CALL_COLUMNS]
+    )
     bump_dataset_version(session, DATASET_PREDICTIONS)
     return len(payload)
 
 
-def predictions_for_target(session: Session, target_date: date, horizon: int = 1) -> list[Prediction]:
+def predictions_for_target(session: Session, target_date: date, horizon: int | None = 1) -> list[Prediction]:
+    """Every version of the forecasts for ``target_date`` of one horizon (``None``: every horizon)."""
+    stmt = select(Prediction).where(Prediction.target_date == target_date)
+    if horizon is not None:
+        stmt = stmt.where(Prediction.horizon == horizon)
     return list(
         session.execute(
-            select(Prediction)
-            .where(Prediction.target_date == target_date, Prediction.horizon == horizon)
-            .order_by(Prediction.model, Prediction.code, Prediction.as_of)
+            stmt.order_by(Prediction.model, Prediction.code, Prediction.horizon, Prediction.as_of)
         ).scalars()
     )
 
 
-def upsert_evaluations(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+def predictions_between(session: Session, first: date, last: date, max_horizon: int | None = None) -> list[Prediction]:
+    """Every forecast with a target day in [first, last], every horizon (up to ``max_horizon``)."""
+    stmt = select(Prediction).where(Prediction.target_date >= first, Prediction.target_date <= last)
+    if max_horizon is not None:
+        stmt = stmt.where(Prediction.horizon <= max_horizon)
+    return list(
+        session.execute(
+            stmt.order_by(
+                Prediction.target_date, Prediction.model, Prediction.code, Prediction.horizon, Prediction.as_of
+            )
+        ).scalars()
+    )
+
+
+def evaluations_with_predictions(session: Session, first: date, last: date) -> list[tuple[Prediction, Evaluation]]:
+    """Every evaluation of a forecast with a target day in [first, last], with its forecast."""
+    rows = session.execute(
+        select(Prediction, Evaluation)
+        .join(Evaluation, Evaluation.prediction_id == Prediction.id)
+        .where(Prediction.target_date >= first, Prediction.target_date <= last)
+        .order_by(Prediction.id)
+    )
+    return [(p, e) for p, e in rows.tuples()]
+
+
+def upsert_evaluations(session: Session, rows: Sequence[dict[str, Any]], *, only_new: bool = False) -> int:
+    """Write evaluations keyed by prediction. ``only_new``: insert where the forecast has no evaluation yet and
+    leave existing ones alone (a not-yet-matured forecast's pending row must never replace its score)."""
     if not rows:
         return 0
-    upsert(session, Evaluation.__table__, list(rows))
+    upsert(session, Evaluation.__table__, list(rows), update=() if only_new else None)
     bump_dataset_version(session, DATASET_EVALUATIONS)
     return len(rows)
 
@@ -63,9 +93,12 @@ def latest_predictions_query(
     target_date: date | None = None,
     model: str | None = None,
     as_of_before: datetime | None = None,
+    horizon: int | None = None,
 ) -> Select[tuple[Prediction, Evaluation]]:
-    """Predictions joined to their evaluation (if any), newest target first."""
+    """Predictions joined to their evaluation (if any), newest target first; every horizon unless one is given."""
     stmt = select(Prediction, Evaluation).outerjoin(Evaluation, Evaluation.prediction_id == Prediction.id)
+    if horizon is not None:
+        stmt = stmt.where(Prediction.horizon == horizon)
     if code is not None:
         stmt = stmt.where(Prediction.code == code)
     if target_date is not None:
@@ -78,12 +111,12 @@ def latest_predictions_query(
 
 
 def scored_rows(session: Session, start: date, end: date, horizon: int = 1) -> list[dict[str, Any]]:
-    """Scored predictions with target days in [start, end]: the rows the leaderboard is computed from.
+    """Scored predictions of one horizon whose **exit day** is in [start, end]: the rows the leaderboard is
+    computed from. ``date`` is the exit day (for horizon 1 the target day): the day the outcome became known,
+    so a window of dates holds only outcomes known by its end, whatever the horizon.
 
-    The latest version (latest cutoff) of each (model, stock, day) stands for that day.
+    The latest version (latest cutoff) of each (model, stock, target day) stands for that day.
     """
-    from stock_insights.storage.models import Evaluation
-
     rows = session.execute(
         select(
             Prediction.model,
@@ -93,13 +126,14 @@ def scored_rows(session: Session, start: date, end: date, horizon: int = 1) -> l
             Prediction.direction,
             Prediction.prob_up,
             Prediction.expected_return,
+            Evaluation.exit_date,
             Evaluation.realized_return,
             Evaluation.hit,
         )
         .join(Evaluation, Evaluation.prediction_id == Prediction.id)
         .where(
-            Prediction.target_date >= start,
-            Prediction.target_date <= end,
+            Evaluation.exit_date >= start,
+            Evaluation.exit_date <= end,
             Prediction.horizon == horizon,
             Evaluation.status == "scored",
         )
@@ -110,7 +144,8 @@ def scored_rows(session: Session, start: date, end: date, horizon: int = 1) -> l
         latest[(r.model, r.code, r.target_date)] = {
             "model": r.model,
             "code": r.code,
-            "date": r.target_date,
+            "date": r.exit_date,
+            "target_date": r.target_date,
             "direction": r.direction,
             "prob_up": r.prob_up,
             "expected_return": r.expected_return,

@@ -26,8 +26,13 @@ def test_every_model_predicts_and_a_rerun_makes_no_llm_call(  # type: ignore[no-
     monkeypatch.setenv("OPENROUTER_BASE_URL", f"{sandbox.url}/openrouter/v1")
     monkeypatch.setenv("MILVUS_URI", milvus_uri)
     monkeypatch.setenv("EMBEDDER", "hashing")
+    # news_tone has no view without news: fetch the sandbox's (Naver keeps 90 days).
+    monkeypatch.setenv("NAVER_BASE_URL", sandbox.url)
+    monkeypatch.setenv("NAVER_CLIENT_ID", "naver-test-client-id")
+    monkeypatch.setenv("NAVER_CLIENT_SECRET", "naver-test-client-secret")
     reset_settings_cache()
     assert materialize([["universe", "stocks"]]).success
+    assert materialize([["news", "naver"]]).success
     assert materialize([["kis", "daily_bars"]], date(2026, 9, 1), DAYS[-1]).success
 
     def chat_calls() -> int:

@@ -1,112 +1,80 @@
-"""``evaluations/daily``: each matured forecast scored against the market (previous close to target close)."""
+"""``evaluations/daily``: each forecast scored on its exit day against the market.
+
+The partition is the **exit day** (``stock_insights.metrics.evaluations`` has the entry and exit rules):
+partition D scores every forecast whose exit is D, so it depends on the forecasts of up to
+``MAX_HORIZON - 1`` sessions earlier and on the closes from ``MAX_HORIZON`` sessions before D to D, never a
+later one. Forecasts of those days that exit later are written as pending once, and a pending row never
+replaces a score.
+"""
 
 from collections import defaultdict
 
 import dagster as dg
 
-from stock_insights import calendar
-from stock_insights.clients.kis.client import INDEX_CODES
 from stock_insights.defs.metadata import definition_metadata, run_metadata
-from stock_insights.defs.partitions import partition_days, previous_and_same_trading_day, trading_days
+from stock_insights.defs.partitions import partition_days, trading_days
 from stock_insights.defs.resources import DatabaseResource
-from stock_insights.metrics.scoring import score
-from stock_insights.storage.db import session_scope, utcnow
-from stock_insights.storage.forecasts import predictions_for_target, upsert_evaluations
-from stock_insights.storage.market_data import closes_by_code, index_closes, stock_markets
+from stock_insights.metrics.evaluations import MAX_HORIZON, evaluation_rows
+from stock_insights.storage.db import session_scope
+from stock_insights.storage.forecasts import upsert_evaluations
 
-# A pending evaluation carries every scored column, empty: one batch, one shape.
-UNSCORED = dict.fromkeys(
-    (
-        "realized_return",
-        "realized_direction",
-        "hit",
-        "brier",
-        "log_loss",
-        "return_error",
-        "market_return",
-        "excess_return",
-    )
-)
+# Partition offsets count trading days (holidays are not partitions), so they are sessions.
+FORECASTS_EXITING_HERE = dg.TimeWindowPartitionMapping(start_offset=-(MAX_HORIZON - 1), end_offset=0)
+CLOSES_FROM_ENTRY_TO_EXIT = dg.TimeWindowPartitionMapping(start_offset=-MAX_HORIZON, end_offset=0)
 
 
 @dg.asset(
     key=["evaluations", "daily"],
     group_name="evaluations",
     kinds={"python", "sql"},
-    description="Scores of the day's one-session forecasts: realized return from the previous session's close to "
-    "the target day's close, its excess over the stock's market index (KOSPI or KOSDAQ over the same closes), hit "
-    "or miss, Brier score, log loss and error of the expected return. Forecasts "
-    "whose prices are not in yet stay pending and are scored by a later run.",
+    description="Every forecast scored on its exit day (the partition): realized return from the close of the "
+    "session before the target day to the close of the horizon-th session after it (horizon 1: previous close "
+    "to target close; horizon 5: to the fifth session's close), its excess over the stock's market index (KOSPI "
+    "or KOSDAQ over the same closes), hit or miss, Brier score, log loss and error of the expected return. "
+    "Forecasts whose prices are not in yet, or whose exit day is still ahead, stay pending.",
     partitions_def=trading_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[
-        dg.AssetKey(["predictions", "daily"]),
-        dg.AssetDep(["kis", "daily_bars"], partition_mapping=previous_and_same_trading_day),
-        dg.AssetDep(["kis", "index_bars"], partition_mapping=previous_and_same_trading_day),
+        dg.AssetDep(["predictions", "daily"], partition_mapping=FORECASTS_EXITING_HERE),
+        dg.AssetDep(["kis", "daily_bars"], partition_mapping=CLOSES_FROM_ENTRY_TO_EXIT),
+        dg.AssetDep(["kis", "index_bars"], partition_mapping=CLOSES_FROM_ENTRY_TO_EXIT),
     ],
-    metadata=definition_metadata(table="evaluations", entry="previous close", exit="target close"),
+    metadata=definition_metadata(
+        table="evaluations",
+        entry="close of the session before the target day",
+        exit="close of the horizon-th session after the entry (the partition day)",
+        max_horizon=MAX_HORIZON,
+    ),
     automation_condition=dg.AutomationCondition.eager(),
 )
 def daily_evaluations(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
     days = partition_days(context)
-    rows, hits = [], defaultdict(list)
     with session_scope(database.engine) as session:
-        for day in days:
-            entry_day = calendar.previous_session(day)
-            predictions = predictions_for_target(session, day, horizon=1)
-            codes = sorted({p.code for p in predictions})
-            closes = closes_by_code(session, codes, entry_day, day)
-            markets = stock_markets(session, codes)
-            index = {name: index_closes(session, code, entry_day, day) for name, code in INDEX_CODES.items()}
-            for p in predictions:
-                entry, exit_ = closes[p.code].get(entry_day), closes[p.code].get(day)
-                row = {
-                    "prediction_id": p.id,
-                    "entry_date": entry_day,
-                    "exit_date": day,
-                    "entry_price": entry,
-                    "exit_price": exit_,
-                    "scored_at": utcnow(),
-                }
-                if entry is None or exit_ is None:
-                    rows.append({**row, **UNSCORED, "status": "pending"})
-                    continue
-                s = score(
-                    direction=p.direction,
-                    prob_up=p.prob_up,
-                    expected_return=p.expected_return,
-                    entry_price=entry,
-                    exit_price=exit_,
-                )
-                hits[p.model].append(s.hit)
-                market = index.get(markets.get(p.code, ""), {})
-                market_return = (
-                    (market[day] / market[entry_day] - 1.0) if entry_day in market and day in market else None
-                )
-                rows.append(
-                    {
-                        **row,
-                        "status": "scored",
-                        "realized_return": s.realized_return,
-                        "realized_direction": s.realized_direction,
-                        "hit": s.hit,
-                        "brier": s.brier,
-                        "log_loss": s.log_loss,
-                        "return_error": s.return_error,
-                        "market_return": market_return,
-                        "excess_return": None if market_return is None else s.realized_return - market_return,
-                    }
-                )
+        rows, pending_later, counts = evaluation_rows(session, days)
         upsert_evaluations(session, rows)
+        upsert_evaluations(session, pending_later, only_new=True)
 
-    pending = sum(1 for r in rows if r["status"] == "pending")
-    if pending:
-        context.log.info(f"{pending} forecast(s) pending: their prices are not in yet")
-    hit_rate = {model: round(sum(h) / len(h), 4) for model, h in hits.items() if h}
+    if counts["pending"]:
+        context.log.info(f"{counts['pending']} forecast(s) pending: their prices are not in yet")
+    if counts["horizon_not_supported"]:
+        context.log.warning(
+            f"{counts['horizon_not_supported']} forecast(s) with a horizon over {MAX_HORIZON} sessions not scored"
+        )
+    hit_rate = {
+        key.removeprefix("n/"): round(counts["hits/" + key.removeprefix("n/")] / n, 4)
+        for key, n in sorted(counts.items())
+        if key.startswith("n/") and n
+    }
+    by_horizon = defaultdict(int)
+    for key, n in counts.items():
+        if key.startswith("n/"):
+            by_horizon[key.rsplit("/", 1)[1]] += n
     preview = [
         {
             "prediction_id": r["prediction_id"],
             "status": r["status"],
+            "entry_date": r["entry_date"].isoformat(),
+            "exit_date": r["exit_date"].isoformat(),
             "hit": r.get("hit"),
             "realized_return": r.get("realized_return"),
         }
@@ -114,6 +82,12 @@ def daily_evaluations(context: dg.AssetExecutionContext, database: DatabaseResou
     ]
     return dg.MaterializeResult(
         metadata=run_metadata(
-            len(rows), preview, scored=len(rows) - pending, pending=pending, hit_rate=dg.MetadataValue.json(hit_rate)
+            len(rows),
+            preview,
+            scored=counts["scored"],
+            pending=counts["pending"],
+            not_matured=counts["not_matured"],
+            scored_by_horizon=dg.MetadataValue.json(dict(by_horizon)),
+            hit_rate=dg.MetadataValue.json(hit_rate),
         )
     )

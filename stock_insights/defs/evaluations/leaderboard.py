@@ -1,4 +1,10 @@
-"""``evaluations/leaderboard``: model standings over 20, 60 and 250 trading days, and A/B verdicts."""
+"""``evaluations/leaderboard``: model standings over 20, 60 and 250 trading days, and A/B verdicts.
+
+The standings are the horizon-1 forecasts'. Horizon-5 forecasts get their own boards in the same snapshot
+(``payload["horizon_5"]``, and a second table in the Markdown): the same windows of exit days, the same
+statistics except the long-short portfolio (five-day returns of consecutive days overlap, so a daily book of
+them means nothing), and A/B verdicts whose Diebold-Mariano test allows for the overlap (lags up to 4).
+"""
 
 import base64
 from datetime import timedelta
@@ -21,15 +27,19 @@ from stock_insights.storage.forecasts import DATASET_EVALUATIONS, DATASET_LEADER
 from stock_insights.storage.models import Experiment, ExperimentArm, LeaderboardSnapshot
 
 WINDOWS = (20, 60, 250)
+HORIZON_5 = 5
 
 
 def _fmt(value, pattern: str = "{:.3f}") -> str:  # type: ignore[no-untyped-def]
     return "–" if value is None else pattern.format(value)
 
 
-def markdown_table(board: dict) -> str:
+def markdown_table(board: dict, horizon: int = 1) -> str:
+    title = f"**Window {board['window']} trading days** ({board['from_date']} .. {board['to_date']})"
+    if horizon != 1:
+        title += f", horizon {horizon} sessions (by exit day; no long-short book: the returns overlap)"
     lines = [
-        f"**Window {board['window']} trading days** ({board['from_date']} .. {board['to_date']})",
+        title,
         "",
         "| rank | model | n | hit rate [95% CI] | PT p | MCC | Brier | BSS | log loss | ECE | Rank IC (ICIR) "
         "| L/S IR | max DD |",
@@ -38,7 +48,7 @@ def markdown_table(board: dict) -> str:
     for m in board["models"]:
         hr, brier, pt = m["hit_rate"], m["brier"], m["pesaran_timmermann"]
         ic = (m["ic"].get("expected_return") or {}).get("rank_ic") or {}
-        net = m["portfolio"].get("net") or {}
+        net = (m.get("portfolio") or {}).get("net") or {}
         cells = [
             str(m["rank"]),
             m["model"],
@@ -78,7 +88,9 @@ def leaderboard(context: dg.AssetExecutionContext, database: DatabaseResource) -
     # A date needs both legs of the portfolio (2k stocks) to count for IC and the portfolio; with the
     # default eight tracked stocks and k = 3 that is six.
     metric_settings = MetricSettings(
-        top_k=settings.EVAL_TOP_K, fee_per_side=settings.EVAL_FEE_PER_SIDE, sell_tax=settings.EVAL_SELL_TAX,
+        top_k=settings.EVAL_TOP_K,
+        fee_per_side=settings.EVAL_FEE_PER_SIDE,
+        sell_tax=settings.EVAL_SELL_TAX,
         min_stocks=2 * settings.EVAL_TOP_K,
     )
     days = partition_days(context)
@@ -98,15 +110,16 @@ def leaderboard(context: dg.AssetExecutionContext, database: DatabaseResource) -
                 continue
             boards = build_leaderboards(frame, windows=WINDOWS, end=day, settings=metric_settings)
             payloads = {w: to_jsonable(b) for w, b in boards.items()}
-            ab = {}
-            for experiment, arms in experiments:
-                arm_models = {a.name: a.model for a in arms if a.model in set(frame["model"])}
-                if len(arm_models) >= 2:
-                    ab[experiment.name] = to_jsonable(experiment_verdicts(frame, arm_models))
+            ab = verdicts(frame, experiments, horizon=1)
+            long_boards = horizon_5_boards(session, sessions[0], day, metric_settings, experiments)
             rows = []
             for window, payload in payloads.items():
+                payload["horizon"] = 1
                 payload["experiments"] = ab
                 table = markdown_table(payload)
+                if window in long_boards:
+                    payload["horizon_5"] = long_boards[window]
+                    table += "\n\n" + markdown_table(long_boards[window], HORIZON_5)
                 rows.append(
                     {"as_of_date": day, "window": window, "payload": payload, "markdown": table, "created_at": utcnow()}
                 )
@@ -128,3 +141,30 @@ def leaderboard(context: dg.AssetExecutionContext, database: DatabaseResource) -
         metadata["reliability"] = dg.MetadataValue.md(f"![reliability](data:image/svg+xml;base64,{image})")
     metadata.pop("preview", None)
     return dg.MaterializeResult(metadata=metadata)
+
+
+def verdicts(frame: pd.DataFrame, experiments: list, horizon: int) -> dict:
+    """Each running experiment's paired verdicts on ``frame`` (arms whose model has rows)."""
+    out = {}
+    for experiment, arms in experiments:
+        arm_models = {a.name: a.model for a in arms if a.model in set(frame["model"])}
+        if len(arm_models) >= 2:
+            out[experiment.name] = to_jsonable(experiment_verdicts(frame, arm_models, horizon=horizon))
+    return out
+
+
+def horizon_5_boards(session, first, day, metric_settings: MetricSettings, experiments: list) -> dict[int, dict]:  # type: ignore[no-untyped-def]
+    """The horizon-5 boards by window (empty without scored horizon-5 forecasts), portfolio left out."""
+    frame = pd.DataFrame(scored_rows(session, first, day, horizon=HORIZON_5))
+    if frame.empty:
+        return {}
+    boards = {
+        w: to_jsonable(b) for w, b in build_leaderboards(frame, WINDOWS, end=day, settings=metric_settings).items()
+    }
+    ab = verdicts(frame, experiments, horizon=HORIZON_5)
+    for board in boards.values():
+        board["horizon"] = HORIZON_5
+        board["experiments"] = ab
+        for model in board["models"]:
+            model["portfolio"] = None
+    return boards

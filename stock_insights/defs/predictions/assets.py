@@ -6,12 +6,14 @@ from datetime import datetime, time, timedelta
 import dagster as dg
 from pydantic import Field
 
+from stock_insights import calendar
 from stock_insights.calendar import KST
 from stock_insights.defs.dart.assets import FILING_CODES_TAG
 from stock_insights.defs.metadata import definition_metadata, run_metadata
 from stock_insights.defs.partitions import partition_days, previous_trading_day, trading_days
 from stock_insights.defs.resources import DatabaseResource, EmbeddingsResource
 from stock_insights.embeddings.retrieval import retrieve
+from stock_insights.metrics.evaluations import MAX_HORIZON
 from stock_insights.predictors.base import DocumentInput, PredictionInput, PriceBar
 from stock_insights.predictors.llm import CostCapReached, LLMError, LLMPredictor
 from stock_insights.predictors.registry import active_predictors, baseline_predictors, inactive_models
@@ -23,8 +25,13 @@ from stock_insights.storage.market_data import active_stocks, closes_by_code
 # Forecasts are made before the open; the cutoff is fixed per day so that re-runs are identical.
 CUTOFF = time(8, 0)
 LOOKBACK_CALENDAR_DAYS = 60
-# News older than this before the cutoff is not read (the news-tone model looks at 36 hours).
+# News older than this before the cutoff is not read, unless the previous session is older still (the
+# news-tone model reads everything since the previous session's day began).
 DOCUMENT_WINDOW = timedelta(days=3)
+# Horizons in sessions. The offline baselines forecast both; an LLM forecasts horizon 1 only (another
+# horizon would be another paid call per stock and day).
+HORIZONS = (1, 5)
+LLM_HORIZONS = (1,)
 POINT_IN_TIME_CHECK = "inputs_first_seen_before_cutoff"
 # LLM models read the top-k documents Milvus retrieves for the stock, first seen before the cutoff.
 RETRIEVAL_K = 12
@@ -32,6 +39,10 @@ RETRIEVAL_K = 12
 
 class PredictionConfig(dg.Config):
     models: list[str] = Field(default_factory=list, description="Models to run; empty means every active model.")
+    horizons: list[int] = Field(
+        default_factory=lambda: list(HORIZONS),
+        description="Horizons in sessions for the offline baselines; LLM models forecast horizon 1 only.",
+    )
 
 
 def cutoff_for(day, later: datetime | None = None) -> datetime:  # type: ignore[no-untyped-def]
@@ -44,9 +55,10 @@ def cutoff_for(day, later: datetime | None = None) -> datetime:  # type: ignore[
     key=["predictions", "daily"],
     group_name="predictions",
     kinds={"python", "sql"},
-    description="Forecasts for each tracked stock and trading day (horizon 1 session), made at 08:00 KST from what "
-    "was known then: closes up to the previous session and documents first seen before the cutoff. One row per "
-    "model, stock, day and cutoff; a later cutoff (a filing during the day) is a new version.",
+    description="Forecasts for each tracked stock and trading day, made at 08:00 KST from what was known then: "
+    "closes up to the previous session and documents first seen before the cutoff. Horizons of 1 and 5 sessions "
+    "from the previous close for the offline baselines, 1 for LLM models. One row per model, stock, day, horizon "
+    "and cutoff; a later cutoff (a filing during the day) is a new version.",
     partitions_def=trading_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[
@@ -78,6 +90,11 @@ def daily_predictions(
             f"model(s) {unknown} are not active; active: {sorted(registry)}; inactive: {inactive_models()}"
         )
     models = {name: registry[name] for name in (config.models or registry)}
+    if not config.horizons or any(not 1 <= h <= MAX_HORIZON for h in config.horizons):
+        raise dg.Failure(
+            f"horizons must be 1..{MAX_HORIZON} sessions (what evaluations/daily scores), got {config.horizons}"
+        )
+    horizons = sorted(set(config.horizons))
     days = partition_days(context)
     # A run requested by the filing sensor refreshes the filing stocks' forecasts for today as a new
     # version: same day, a later cutoff (the moment of the run), so it may read the new filing.
@@ -89,7 +106,9 @@ def daily_predictions(
         stocks = {s.code: s.name for s in active_stocks(session) if not filing_codes or s.code in filing_codes}
         closes = closes_by_code(session, list(stocks), min(days) - timedelta(days=LOOKBACK_CALENDAR_DAYS), max(days))
         documents = {
-            (day, code): documents_for_stock(session, code, before=cutoffs[day], since=cutoffs[day] - DOCUMENT_WINDOW)
+            (day, code): documents_for_stock(
+                session, code, before=cutoffs[day], since=document_window_start(day, cutoffs[day])
+            )
             for day in days
             for code in stocks
         }
@@ -110,48 +129,31 @@ def daily_predictions(
                 docs = recent
                 if isinstance(model, LLMPredictor) and (day, code) in retrieved:
                     docs = [DocumentInput(**d) for d in retrieved[(day, code)]]
-                data = PredictionInput(
-                    code=code, name=name, target_date=day, horizon=1, as_of=as_of, prices=history, documents=docs
-                )
-                try:
-                    output = model.predict(data)
-                except CostCapReached as exc:
-                    stopped[model_name] = str(exc)
-                    context.log.warning(f"{model_name} stopped for the day: {exc}")
-                    continue
-                except LLMError as exc:
-                    failures[model_name] += 1
-                    context.log.warning(f"{model_name} gave no usable answer for {code} {day}: {exc}")
-                    continue
-                if output is None:
-                    skipped[model_name] += 1
-                    continue
-                rows.append(
-                    {
-                        "model": model_name,
-                        "code": code,
-                        "target_date": day,
-                        "horizon": 1,
-                        "as_of": as_of,
-                        "direction": output.direction,
-                        "prob_up": output.prob_up,
-                        "expected_return": output.expected_return,
-                        "rationale": output.rationale.model_dump(),
-                        "cited_inputs": output.cited_inputs,
-                        "prompt_version": output.prompt_version,
-                        "prompt_tokens": output.usage.prompt_tokens,
-                        "completion_tokens": output.usage.completion_tokens,
-                        "cached_tokens": output.usage.cached_tokens,
-                        "cost_usd": output.usage.cost_usd,
-                        "replay": output.usage.replay,
-                    }
-                )
+                for horizon in LLM_HORIZONS if isinstance(model, LLMPredictor) else horizons:
+                    data = PredictionInput(
+                        code=code, name=name, target_date=day, horizon=horizon, as_of=as_of, prices=history,
+                        documents=docs,
+                    )
+                    try:
+                        output = model.predict(data)
+                    except CostCapReached as exc:
+                        stopped[model_name] = str(exc)
+                        context.log.warning(f"{model_name} stopped for the day: {exc}")
+                        break
+                    except LLMError as exc:
+                        failures[model_name] += 1
+                        context.log.warning(f"{model_name} gave no usable answer for {code} {day}: {exc}")
+                        continue
+                    if output is None:
+                        skipped[model_name] += 1
+                        continue
+                    rows.append(prediction_row(model_name, code, day, horizon, as_of, output))
     with session_scope(database.engine) as session:
         upsert_predictions(session, rows)
         leaks = cited_after_cutoff(session, days)
 
     if skipped:
-        context.log.warning(f"too little input for some forecasts: {dict(skipped)}")
+        context.log.warning(f"no forecast for some stocks (too little input, or no view): {dict(skipped)}")
     preview = [
         {
             "date": r["target_date"].isoformat(),
@@ -168,10 +170,11 @@ def daily_predictions(
             len(rows),
             preview,
             models=dg.MetadataValue.json(dict(Counter(r["model"] for r in rows))),
+            horizons=dg.MetadataValue.json({str(h): n for h, n in sorted(Counter(r["horizon"] for r in rows).items())}),
             skipped_for_input=dg.MetadataValue.json(dict(skipped)),
             directions=dg.MetadataValue.json(dict(Counter(r["direction"] for r in rows))),
             documents_read=sum(len(v) for v in documents.values()),
-            cost_usd=dg.MetadataValue.float(round(sum(r["cost_usd"] for r in rows), 6)),
+            cost_usd=dg.MetadataValue.float(float(round(sum(r["cost_usd"] for r in rows), 6))),
             replays=sum(1 for r in rows if r["replay"]),
             llm_calls=sum(1 for r in rows if r["prompt_tokens"] and not r["replay"]),
             stopped_by_cost_cap=dg.MetadataValue.json(stopped),
@@ -185,6 +188,34 @@ def daily_predictions(
             )
         ],
     )
+
+
+def document_window_start(day, cutoff: datetime) -> datetime:  # type: ignore[no-untyped-def]
+    """The oldest first sighting a forecast of ``day`` reads: ``DOCUMENT_WINDOW`` before the cutoff, or the start
+    of the previous session's day when that is earlier (after a long holiday)."""
+    previous = datetime.combine(calendar.previous_session(day), time(0), tzinfo=KST)
+    return min(cutoff - DOCUMENT_WINDOW, previous)
+
+
+def prediction_row(model_name: str, code: str, day, horizon: int, as_of: datetime, output) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "model": model_name,
+        "code": code,
+        "target_date": day,
+        "horizon": horizon,
+        "as_of": as_of,
+        "direction": output.direction,
+        "prob_up": output.prob_up,
+        "expected_return": output.expected_return,
+        "rationale": output.rationale.model_dump(),
+        "cited_inputs": output.cited_inputs,
+        "prompt_version": output.prompt_version,
+        "prompt_tokens": output.usage.prompt_tokens,
+        "completion_tokens": output.usage.completion_tokens,
+        "cached_tokens": output.usage.cached_tokens,
+        "cost_usd": output.usage.cost_usd,
+        "replay": output.usage.replay,
+    }
 
 
 def retrieve_for_llms(database, embeddings, stocks, cutoffs):  # type: ignore[no-untyped-def]
@@ -219,7 +250,7 @@ def retrieve_for_llms(database, embeddings, stocks, cutoffs):  # type: ignore[no
 
 def cited_after_cutoff(session, days) -> list[str]:  # type: ignore[no-untyped-def]
     """Every stored prediction of ``days`` whose cited documents were first seen at or after its cutoff."""
-    predictions = [p for day in days for p in predictions_for_target(session, day, horizon=1)]
+    predictions = [p for day in days for p in predictions_for_target(session, day, horizon=None)]
     cited = defaultdict(list)
     for p in predictions:
         for doc in (p.cited_inputs or {}).get("documents", []):
