@@ -50,7 +50,7 @@ from stock_insights.storage.llm_cache import CachedAnswer
 from stock_insights.storage.models import Prediction
 
 if TYPE_CHECKING:
-    from openai import OpenAI
+    from openai import APIError, OpenAI
     from openai.types.chat import ChatCompletion
 
     from stock_insights.settings import Settings
@@ -60,14 +60,23 @@ log = logging.getLogger(__name__)
 # Per-model counter kinds. Failures of one call: invalid_json, schema_violation, truncated, refusal;
 # of a forecast: exhausted (no valid answer in max_attempts), api_error (the SDK gave up), cost_cap.
 FAILURE_KINDS = ("invalid_json", "schema_violation", "truncated", "refusal")
-COUNTER_KINDS = ("calls", "answers", "replays", *FAILURE_KINDS, "exhausted", "api_error", "cost_cap",
-                 "dropped_evidence_ids")
+COUNTER_KINDS = (
+    "calls",
+    "answers",
+    "replays",
+    *FAILURE_KINDS,
+    "exhausted",
+    "api_error",
+    "cost_cap",
+    "dropped_evidence_ids",
+)
 # A truncated answer is retried with more room, up to this multiple of the configured max_tokens.
 MAX_TOKENS_GROWTH = 4
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
 # --- errors ---------------------------------------------------------------------------------------
+
 
 class LLMError(RuntimeError):
     """Base of this module's errors. Messages never contain a key."""
@@ -102,16 +111,27 @@ class LLMAnswerError(LLMError):
         self.usage = usage
         kinds = ", ".join(kind for kind, _ in failures)
         last = failures[-1][1] if failures else ""
-        super().__init__(
-            f"model {model} gave no valid answer in {len(failures)} attempt(s) ({kinds}); last: {last}"
-        )
+        super().__init__(f"model {model} gave no valid answer in {len(failures)} attempt(s) ({kinds}); last: {last}")
 
 
 class LLMCallError(LLMError):
     """The API refused or failed after the SDK's own retries (bad request, auth, persistent 429/5xx)."""
 
 
+def describe_api_error(exc: APIError, limit: int = 300) -> str:
+    """What failed, for errors and metadata. The server's explanation helps with a 400 (a schema the
+    provider refuses); for 401/403 it may quote a masked key, so it is left to the chained exception."""
+    status = getattr(exc, "status_code", None)
+    reason = f": {exc.message[:limit]}" if status not in (None, 401, 403) else ""
+    return (
+        f"the API call failed after the SDK's retries: {type(exc).__name__}"
+        + (f" (HTTP {status})" if status else "")
+        + reason
+    )
+
+
 # --- counters -------------------------------------------------------------------------------------
+
 
 class LLMCounters:
     """Thread-safe counters per model name (see ``COUNTER_KINDS``): the parse-failure rate per model
@@ -145,11 +165,11 @@ COUNTERS = LLMCounters()
 
 # --- the answer cache -----------------------------------------------------------------------------
 
+
 class AnswerCache(Protocol):
     def get(self, key: str) -> CachedAnswer | None: ...
 
-    def put(self, key: str, *, provider: str, model: str, response: dict[str, Any], usage: dict[str, Any]) -> None:
-        ...
+    def put(self, key: str, *, provider: str, model: str, response: dict[str, Any], usage: dict[str, Any]) -> None: ...
 
 
 class MemoryAnswerCache:
@@ -199,6 +219,7 @@ def cache_key(
 
 
 # --- spend ----------------------------------------------------------------------------------------
+
 
 class SpendLedger(Protocol):
     """What a model has spent today (KST), in USD."""
@@ -312,6 +333,7 @@ def default_client_factory(entry: ModelEntry, settings: Settings | None = None) 
 
 
 # --- the predictor --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Attempt:
@@ -550,15 +572,7 @@ class LLMPredictor:
                 )
             except APIError as exc:
                 self.counters.increment(self.name, "api_error")
-                status = getattr(exc, "status_code", None)
-                # The server's explanation helps with a 400 (a schema the provider refuses); for 401/403 it
-                # may quote a masked key, so it is left to the chained exception.
-                reason = f": {exc.message[:300]}" if status not in (None, 401, 403) else ""
-                raise LLMCallError(
-                    f"model {self.name}: the API call failed after the SDK's retries: {type(exc).__name__}"
-                    + (f" (HTTP {status})" if status else "")
-                    + reason
-                ) from exc
+                raise LLMCallError(f"model {self.name}: {describe_api_error(exc)}") from exc
             finally:
                 self._release(estimate)
             latency_ms = round((time.monotonic() - started) * 1000)
@@ -599,7 +613,11 @@ class LLMPredictor:
             failures.append((outcome.failure, outcome.detail))
             self.counters.increment(self.name, outcome.failure)
             log.warning(
-                "%s: attempt %d/%d failed (%s): %s", self.name, attempt, self.entry.max_attempts, outcome.failure,
+                "%s: attempt %d/%d failed (%s): %s",
+                self.name,
+                attempt,
+                self.entry.max_attempts,
+                outcome.failure,
                 outcome.detail,
             )
             if outcome.failure == "truncated":

@@ -73,39 +73,46 @@ def _market_day(v: dict[str, Any]) -> list[str]:
     lines.append(("Indices: " + ", ".join(indices) + ".") if indices else "No index close for the day yet.")
     lines.append("")
     lines.append(f"Of {v['stocks_tracked']} tracked stocks, {v['stocks_up']} rose and {v['stocks_down']} fell.")
-    lines += ["", "| stock | close | change | excess over index |", "|---|---|---|---|"]
-    for s in v["stocks"]:
-        lines.append(
-            f"| {_cell(s['name'])} ({s['code']}, {s['market']}) | {s['close']} | {s['change']} | "
-            f"{s['excess_over_index']} |"
-        )
-    return lines
+    lines.append("")
+    return lines + _table(
+        ["stock", "close", "change", "excess over index"],
+        [
+            [f"{_cell(s['name'])} ({s['code']}, {s['market']})", s["close"], s["change"], s["excess_over_index"]]
+            for s in v["stocks"]
+        ],
+    )
+
+
+def _table(headers: list[str], rows: list[list[object]]) -> list[str]:
+    """A Markdown table; cells are written as given (callers escape free text with ``_cell``)."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
 
 
 def _forecasts(v: dict[str, Any]) -> list[str]:
     lines = ["## Forecasts", ""]
     if not v["forecasts"]:
         return [*lines, "No forecast for this day."]
-    lines += ["| model | call | P(up) | expected | outcome | realized |", "|---|---|---|---|---|---|"]
-    for p in v["forecasts"]:
-        lines.append(
-            f"| {_cell(p['model'])} | {p['call']} | {p['prob_up']} | {p['expected_return']} | "
-            f"{p['outcome']} | {p['realized_return']} |"
-        )
-    return lines
+    return lines + _table(
+        ["model", "call", "P(up)", "expected", "outcome", "realized"],
+        [
+            [_cell(p["model"]), p["call"], p["prob_up"], p["expected_return"], p["outcome"], p["realized_return"]]
+            for p in v["forecasts"]
+        ],
+    )
 
 
 def _models_today(v: dict[str, Any]) -> list[str]:
     lines = ["## Models today", ""]
     if not v["models_today"]:
         return [*lines, "No forecast for this day."]
-    lines += ["| model | forecasts | hits | misses | pending | hit rate |", "|---|---|---|---|---|---|"]
-    for m in v["models_today"]:
-        lines.append(
-            f"| {_cell(m['model'])} | {m['forecasts']} | {m['hits']} | {m['misses']} | {m['pending']} | "
-            f"{m['hit_rate_today']} |"
-        )
-    return lines
+    return lines + _table(
+        ["model", "forecasts", "hits", "misses", "pending", "hit rate"],
+        [
+            [_cell(m["model"]), m["forecasts"], m["hits"], m["misses"], m["pending"], m["hit_rate_today"]]
+            for m in v["models_today"]
+        ],
+    )
 
 
 def _standings(v: dict[str, Any]) -> list[str]:
@@ -117,15 +124,14 @@ def _standings(v: dict[str, Any]) -> list[str]:
         f"Over {board['window_trading_days']} trading days to {board['as_of']} (evaluations/leaderboard, ranked by "
         "Brier score):",
         "",
-        "| rank | model | scored | hit rate (95% CI) | Brier |",
-        "|---|---|---|---|---|",
     ]
-    for m in board["models"]:
-        lines.append(
-            f"| {m['rank']} | {_cell(m['model'])} | {m['forecasts_scored']} | {m['hit_rate']} "
-            f"({m['hit_rate_95ci']}) | {m['brier']} |"
-        )
-    return lines
+    return lines + _table(
+        ["rank", "model", "scored", "hit rate (95% CI)", "Brier"],
+        [
+            [m["rank"], _cell(m["model"]), m["forecasts_scored"], f"{m['hit_rate']} ({m['hit_rate_95ci']})", m["brier"]]
+            for m in board["models"]
+        ],
+    )
 
 
 def sources_section(sources: list[Source]) -> list[str]:

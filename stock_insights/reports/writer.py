@@ -45,6 +45,7 @@ from stock_insights.predictors.llm import (
     SqlSpendLedger,
     cache_key,
     default_client_factory,
+    describe_api_error,
     kst_day,
     kst_day_bounds,
 )
@@ -355,14 +356,7 @@ class ReportWriter:
                     **({"extra_body": extra_body} if extra_body else {}),
                 )
             except APIError as exc:
-                status = getattr(exc, "status_code", None)
-                # For 401/403 the server's message may quote a masked key: only the status is kept.
-                reason = f": {exc.message[:200]}" if status not in (None, 401, 403) else ""
-                raise LLMCallError(
-                    f"the API call failed after the SDK's retries: {type(exc).__name__}"
-                    + (f" (HTTP {status})" if status else "")
-                    + reason
-                ) from exc
+                raise LLMCallError(describe_api_error(exc, limit=200)) from exc
             latency_ms = round((time.monotonic() - started) * 1000)
             usage["calls"] += 1
             choice = response.choices[0] if response.choices else None
