@@ -131,7 +131,12 @@ def daily_predictions(
                     docs = [DocumentInput(**d) for d in retrieved[(day, code)]]
                 for horizon in LLM_HORIZONS if isinstance(model, LLMPredictor) else horizons:
                     data = PredictionInput(
-                        code=code, name=name, target_date=day, horizon=horizon, as_of=as_of, prices=history,
+                        code=code,
+                        name=name,
+                        target_date=day,
+                        horizon=horizon,
+                        as_of=as_of,
+                        prices=history,
                         documents=docs,
                     )
                     try:
@@ -229,7 +234,7 @@ def retrieve_for_llms(database, embeddings, stocks, cutoffs):  # type: ignore[no
         store = embeddings.store(embedder)
     except Exception as exc:  # Milvus down or misconfigured: degrade, do not fail the forecasts
         return {}, f"Milvus unavailable ({type(exc).__name__}); LLMs read the recent documents from SQL"
-    out = {}
+    out, stale = {}, 0
     try:
         with session_scope(database.engine) as session:
             for day, cutoff in cutoffs.items():
@@ -242,10 +247,18 @@ def retrieve_for_llms(database, embeddings, stocks, cutoffs):  # type: ignore[no
                         before=cutoff,
                         limit=RETRIEVAL_K,
                     )
-                    out[(day, code)] = documents_by_keys(session, [(h.doc_type, h.sql_id) for h in hits])
+                    found = documents_by_keys(session, [(h.doc_type, h.sql_id) for h in hits])
+                    # The database's first sighting is the point-in-time truth. A vector whose stored time
+                    # disagrees (a collection shared with another database, a document re-keyed since) is
+                    # dropped here rather than allowed to leak a later document into the forecast.
+                    out[(day, code)] = [d for d in found if d["first_seen_at"] < cutoff]
+                    stale += len(found) - len(out[(day, code)])
     finally:
         store.close()
-    return out, f"Milvus top-{RETRIEVAL_K} from {store.collection}"
+    note = f"Milvus top-{RETRIEVAL_K} from {store.collection}"
+    if stale:
+        note += f"; {stale} retrieved document(s) dropped: first seen at or after the cutoff in the database"
+    return out, note
 
 
 def cited_after_cutoff(session, days) -> list[str]:  # type: ignore[no-untyped-def]
