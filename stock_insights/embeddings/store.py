@@ -8,6 +8,7 @@ Point-in-time filters (``first_seen_at`` before a cutoff, stock codes) run insid
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,8 +58,25 @@ class VectorStore:
         self.uri = uri
         self.collection = collection
         self.dimension = dimension
-        self._client = MilvusClient(uri=uri, timeout=timeout)
+        self._client = self._connect(uri, timeout)
         self.lite = "lite" in str(self._client.get_server_version()).lower()
+
+    @staticmethod
+    def _connect(uri: str, timeout: float, attempts: int = 3) -> MilvusClient:
+        # pymilvus pings idle connections every 10 s by default; a gRPC server counts pings without calls as
+        # abuse and closes the connection ("GOAWAY too_many_pings", seen with Milvus Lite), and a client
+        # created just then fails. No pings without calls, and a retry if a connection was closed anyway.
+        for attempt in range(1, attempts + 1):
+            try:
+                return MilvusClient(
+                    uri=uri, timeout=timeout, grpc_options={"grpc.keepalive_permit_without_calls": False}
+                )
+            except MilvusException as exc:
+                if attempt == attempts:
+                    raise
+                log.warning("Milvus connection failed (code %s), retrying (%d/%d)", exc.code, attempt, attempts)
+                time.sleep(attempt)
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         self._client.close()
