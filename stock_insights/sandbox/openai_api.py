@@ -102,8 +102,15 @@ OPENROUTER_PRICES: dict[str, tuple[float, float, float]] = {
     "openai/gpt-4o": (2.50, 1.25, 10.00),
 }
 OPENROUTER_DEFAULT_PRICE = (0.50, 0.125, 1.50)
-OPENROUTER_PROVIDERS = {"deepseek": "DeepSeek", "openai": "OpenAI", "anthropic": "Anthropic", "google": "Google",
-                        "meta-llama": "Together", "qwen": "Alibaba", "mistralai": "Mistral"}
+OPENROUTER_PROVIDERS = {
+    "deepseek": "DeepSeek",
+    "openai": "OpenAI",
+    "anthropic": "Anthropic",
+    "google": "Google",
+    "meta-llama": "Together",
+    "qwen": "Alibaba",
+    "mistralai": "Mistral",
+}
 OPENROUTER_MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._:-]*$")
 CACHE_MIN_TOKENS = 1024
 CACHE_BLOCK = 128
@@ -216,8 +223,9 @@ def _request_error(exc: ValidationError) -> JSONResponse:
     error = exc.errors()[0]
     param = ".".join(str(p) for p in error["loc"])
     if error["type"] == "missing":
-        return openai_error(400, f"Missing required parameter: '{param}'.", param=param,
-                            code="missing_required_parameter")
+        return openai_error(
+            400, f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+        )
     if param == "n":
         return openai_error(400, "The sandbox answers one choice per request (n=1).", param="n", code="invalid_value")
     return openai_error(400, f"Invalid value for '{param}': {error['msg']}.", param=param, code="invalid_value")
@@ -262,26 +270,41 @@ def _response_mode(body: _ChatRequest, prompt_text: str) -> tuple[str, dict[str,
     if kind == "json_object":
         if "json" not in prompt_text.lower():
             return openai_error(
-                400, "'messages' must contain the word 'json' in some form, to use 'response_format' of type "
-                "'json_object'.", param="messages",
+                400,
+                "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+                param="messages",
             )
         return "json_object", None
     if kind == "json_schema":
         spec = fmt.get("json_schema")
         if not isinstance(spec, dict) or not spec.get("name"):
-            return openai_error(400, "Missing required parameter: 'response_format.json_schema.name'.",
-                                param="response_format.json_schema.name", code="missing_required_parameter")
+            return openai_error(
+                400,
+                "Missing required parameter: 'response_format.json_schema.name'.",
+                param="response_format.json_schema.name",
+                code="missing_required_parameter",
+            )
         schema = spec.get("schema")
         if not isinstance(schema, dict):
-            return openai_error(400, "Invalid type for 'response_format.json_schema.schema': expected an object.",
-                                param="response_format.json_schema.schema", code="invalid_type")
+            return openai_error(
+                400,
+                "Invalid type for 'response_format.json_schema.schema': expected an object.",
+                param="response_format.json_schema.schema",
+                code="invalid_type",
+            )
         if spec.get("strict") and (problem := _strict_schema_problem(schema)) is not None:
-            return openai_error(400, f"Invalid schema for response_format '{spec['name']}': {problem}",
-                                param="response_format", code="invalid_json_schema")
+            return openai_error(
+                400,
+                f"Invalid schema for response_format '{spec['name']}': {problem}",
+                param="response_format",
+                code="invalid_json_schema",
+            )
         return "json_schema", schema
     return openai_error(
-        400, f"Invalid value: '{kind}'. Supported values are: 'text', 'json_object', and 'json_schema'.",
-        param="response_format.type", code="invalid_value",
+        400,
+        f"Invalid value: '{kind}'. Supported values are: 'text', 'json_object', and 'json_schema'.",
+        param="response_format.type",
+        code="invalid_value",
     )
 
 
@@ -512,7 +535,8 @@ def _report_body(facts: dict[str, Any]) -> str:
     if calls:
         paragraphs.append("Forecasts: " + "; ".join(calls) + ".")
     days = [
-        f"{m['model']} had {m['hits']} hits and {m['misses']} misses ({m['hit_rate_today']})"
+        f"{m['model']} had {_count(m['hits'], 'hit')} and {_count(m['misses'], 'miss', 'misses')} "
+        f"({m['hit_rate_today']})"
         for m in facts.get("models_today") or []
     ]
     if days:
@@ -627,8 +651,11 @@ def build_openai_router(faults: FaultQueue) -> APIRouter:
         except ValueError:
             raw = None
         if not isinstance(raw, dict):
-            return openai_error(400, "We could not parse the JSON body of your request. (HINT: This likely means "
-                                "you aren't using your HTTP library correctly.)")
+            return openai_error(
+                400,
+                "We could not parse the JSON body of your request. (HINT: This likely means "
+                "you aren't using your HTTP library correctly.)",
+            )
         try:
             body = _ChatRequest.model_validate(raw)
         except ValidationError as exc:
@@ -643,8 +670,11 @@ def build_openai_router(faults: FaultQueue) -> APIRouter:
         else:
             served = CHAT_MODELS.get(body.model, "")
             if not served:
-                return openai_error(404, f"The model `{body.model}` does not exist or you do not have access to it.",
-                                    code="model_not_found")
+                return openai_error(
+                    404,
+                    f"The model `{body.model}` does not exist or you do not have access to it.",
+                    code="model_not_found",
+                )
         prompt_text = "\n".join(m.text() for m in body.messages)
         user_text = "\n".join(m.text() for m in body.messages if m.role == "user")
         mode = _response_mode(body, prompt_text)
@@ -716,16 +746,18 @@ def build_openai_router(faults: FaultQueue) -> APIRouter:
         choice: dict[str, Any] = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}
         fingerprint = "fp_" + hashlib.sha256(served.encode()).hexdigest()[:10]
         if not openrouter:
-            return JSONResponse({
-                "id": f"chatcmpl-{secrets.token_urlsafe(21)[:29]}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": served,
-                "choices": [choice],
-                "usage": usage,
-                "service_tier": "default",
-                "system_fingerprint": fingerprint,
-            })
+            return JSONResponse(
+                {
+                    "id": f"chatcmpl-{secrets.token_urlsafe(21)[:29]}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": served,
+                    "choices": [choice],
+                    "usage": usage,
+                    "service_tier": "default",
+                    "system_fingerprint": fingerprint,
+                }
+            )
 
         stats["chat_openrouter_requests"] += 1
         routing = (body.model_extra or {}).get("provider")
@@ -740,15 +772,22 @@ def build_openai_router(faults: FaultQueue) -> APIRouter:
         usage["cost_details"] = {"upstream_inference_cost": None}
         message["reasoning"] = None
         choice["native_finish_reason"] = finish_reason
-        return JSONResponse({
-            "id": f"gen-{int(time.time())}-{secrets.token_hex(10)}",
-            "provider": _openrouter_provider(body),
-            "model": served,
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "choices": [choice],
-            "usage": usage,
-            "system_fingerprint": fingerprint,
-        })
+        return JSONResponse(
+            {
+                "id": f"gen-{int(time.time())}-{secrets.token_hex(10)}",
+                "provider": _openrouter_provider(body),
+                "model": served,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "choices": [choice],
+                "usage": usage,
+                "system_fingerprint": fingerprint,
+            }
+        )
 
     return router
+
+
+def _count(n: object, one: str, many: str | None = None) -> str:
+    """``1 hit``, ``2 hits`` (counts arrive as formatted strings or ints)."""
+    return f"{n} {one if str(n) == '1' else (many or one + 's')}"
