@@ -62,7 +62,7 @@ class VectorStore:
         self.lite = "lite" in str(self._client.get_server_version()).lower()
 
     @staticmethod
-    def _connect(uri: str, timeout: float, attempts: int = 3) -> MilvusClient:
+    def _connect(uri: str, timeout: float, attempts: int = 2) -> MilvusClient:
         # pymilvus pings idle connections every 10 s by default; a gRPC server counts pings without calls as
         # abuse and closes the connection ("GOAWAY too_many_pings", seen with Milvus Lite), and a client
         # created just then fails. No pings without calls, and a retry if a connection was closed anyway.
@@ -72,10 +72,11 @@ class VectorStore:
                     uri=uri, timeout=timeout, grpc_options={"grpc.keepalive_permit_without_calls": False}
                 )
             except MilvusException as exc:
-                if attempt == attempts:
+                # Nothing listening: no point waiting (the callers degrade without Milvus at once).
+                if attempt == attempts or "refused" in str(exc.__cause__ or "").lower():
                     raise
                 log.warning("Milvus connection failed (code %s), retrying (%d/%d)", exc.code, attempt, attempts)
-                time.sleep(attempt)
+                time.sleep(0.5)
         raise AssertionError("unreachable")
 
     def close(self) -> None:
