@@ -19,14 +19,11 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.core.cache import CachedAnswer
+from api.core.cache import CachedAnswer, answer_response
 from api.core.security import Principal, Role, TokenError
 from api.core.state import ApiState
 from stock_insights.settings import Settings, get_settings
 
-# Private: the answer depends on the bearer token (a shared cache must not keep it); no-cache: the
-# browser revalidates every time (an ETag match costs a 304 and no body), so nothing is ever stale.
-CACHEABLE = "private, no-cache"
 MAX_TOKEN_LENGTH = 4096
 TOKEN_URL = "/api/v1/auth/token"
 
@@ -95,15 +92,6 @@ RequireAdmin = Depends(require_admin)
 PrincipalDep = Annotated[Principal, Depends(require_user)]
 
 
-def _etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    # If-None-Match uses the weak comparison (RFC 9110 section 13.1.2): W/ prefixes are ignored.
-    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
-
-
 Build = Callable[[AsyncSession], Awaitable[BaseModel]]
 M = TypeVar("M", bound=BaseModel)
 
@@ -163,14 +151,6 @@ class Answers:
 
     def respond(self, answer: CachedAnswer) -> Response:
         return answer_response(answer, self.request.headers.get("if-none-match"))
-
-
-def answer_response(answer: CachedAnswer, if_none_match: str | None) -> Response:
-    """A cached answer as HTTP: 200 with the body, or 304 when the client's ETag matches."""
-    headers = {"ETag": answer.etag, "Cache-Control": CACHEABLE, "Vary": "Authorization"}
-    if _etag_matches(if_none_match, answer.etag):
-        return Response(status_code=304, headers=headers)
-    return Response(content=answer.body, media_type="application/json", headers=headers)
 
 
 async def answers(request: Request) -> Answers:

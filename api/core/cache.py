@@ -30,6 +30,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.responses import Response
+
 from api.core.redis import RedisGate
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,29 @@ class CachedAnswer:
         if not sep or not etag.startswith(b'"'):
             return None
         return cls(body=body, etag=etag.decode())
+
+
+# Private: the answer depends on the bearer token (a shared cache must not keep it); no-cache: the
+# browser revalidates every time (an ETag match costs a 304 and no body), so nothing is ever stale.
+CACHEABLE = "private, no-cache"
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    # If-None-Match uses the weak comparison (RFC 9110 section 13.1.2): W/ prefixes are ignored.
+    return any(tag.strip().removeprefix("W/") == etag for tag in header.split(","))
+
+
+def answer_response(answer: CachedAnswer, if_none_match: str | None) -> Response:
+    """A cached answer as HTTP: 200 with the body, or 304 when the client's ETag matches. The one place
+    the answer's headers are made (the normal path and the fast path both call it)."""
+    headers = {"ETag": answer.etag, "Cache-Control": CACHEABLE, "Vary": "Authorization"}
+    if _etag_matches(if_none_match, answer.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(content=answer.body, media_type="application/json", headers=headers)
 
 
 class MemoryCache:

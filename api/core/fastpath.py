@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.core.cache import answer_response
 from api.core.security import TokenError
 
 if TYPE_CHECKING:
@@ -108,8 +109,6 @@ class CachedAnswerFastPath:
         answer = state.cache.memory.get(route.cache_key)
         if answer is None:
             return False
-        from api.deps import answer_response  # the one place the answer's headers are made
-
         state.fastpath.hits += 1
         if_none_match = header(scope, b"if-none-match")
         response = answer_response(answer, None if if_none_match is None else if_none_match.decode("latin-1"))
