@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
-from datetime import date
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Request, Response
@@ -22,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.core.cache import CachedAnswer, answer_response
 from api.core.security import Principal, Role, TokenError
 from api.core.state import ApiState
+from stock_insights import clock
 from stock_insights.settings import Settings, get_settings
 
 MAX_TOKEN_LENGTH = 4096
@@ -104,7 +104,7 @@ class Answers:
         self.state: ApiState = request.app.state.api
         self._versions: dict[str, int] | None = None
         self._used: dict[str, int] = {}  # the versions this answer depends on (for the fast path)
-        self._day = date.today()  # parameters may default to today: the fast path keys on the day too
+        self._day = clock.today_kst()  # parameters may default to today: the fast path keys on the day too
 
     @property
     def data_mode(self) -> str:

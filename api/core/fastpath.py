@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.core.cache import answer_response
 from api.core.security import TokenError
+from stock_insights import clock
 
 if TYPE_CHECKING:
     from api.core.state import ApiState
@@ -96,7 +97,7 @@ class CachedAnswerFastPath:
         if authorization is None:
             return False
         route = state.fastpath.lookup((scope["path"], scope.get("query_string", b""), authorization))
-        if route is None or route.day != date.today():
+        if route is None or route.day != clock.today_kst():
             return False
         _, _, token = authorization.decode("latin-1").partition(" ")
         try:

@@ -22,6 +22,7 @@ from api.schemas import (
     OrderBookOut,
     PriceSeries,
 )
+from stock_insights import clock
 from stock_insights.storage.api_queries import FINANCIALS_DATASETS, daily_bar_rows_query
 from stock_insights.storage.market_data import (
     DATASET_DAILY_BARS,
@@ -60,7 +61,7 @@ async def prices(code: CodePath, query: Annotated[PriceQuery, Query()], answers:
         return await _minute_bars(code, query.date_, answers)
     if query.date_ is not None:
         raise HTTPException(422, "date applies to interval=1m; use start and end with interval=1d")
-    end = query.end or date.today()
+    end = query.end or clock.today_kst()
     start = query.start or end - timedelta(days=90)
     if start > end:
         raise HTTPException(422, "start is after end")

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from stock_insights import clock
 from stock_insights.calendar import KST
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,7 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return max(0.0, (when - (now or clock.now())).total_seconds())
 
 
 class WebhookSender:

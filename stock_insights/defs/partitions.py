@@ -9,13 +9,13 @@ from datetime import date, datetime, timedelta
 
 import dagster as dg
 
-from stock_insights import calendar
+from stock_insights import calendar, clock
 from stock_insights.settings import get_settings
 
 
 def _trading_days() -> dg.TimeWindowPartitionsDefinition:
     start = date.fromisoformat(get_settings().HISTORY_START)
-    horizon = min(calendar.xkrx().last_session.date(), date.today() + timedelta(days=370))
+    horizon = min(calendar.xkrx().last_session.date(), clock.today_kst() + timedelta(days=370))
     holidays = [datetime(d.year, d.month, d.day) for d in calendar.non_session_weekdays(start, horizon)]
     return dg.TimeWindowPartitionsDefinition(
         start=start.isoformat(),

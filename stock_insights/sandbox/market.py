@@ -12,7 +12,8 @@ Sessions
 Prices
     Per stock code, a seeded random walk of daily log returns, generated once for every session from
     ``history_start`` to the calendar's last session and cached; a bar therefore never depends on
-    the range asked for. Seeds come from ``(seed, zlib.crc32(code))`` — stable across processes,
+    the range asked for, nor on how far the calendar reaches (each noise series has its own stream,
+    so a longer calendar only appends draws). Seeds come from ``(seed, zlib.crc32(code))`` — stable across processes,
     unlike ``hash()``. Prices sit on the KRX tick grid of their day (the unified 2023-01-25 table
     from that day on, the older KOSPI/KOSDAQ tables before), closes stay within the ±30 % daily
     price limit of the previous close, and ``low <= open, close <= high`` always holds. There are no
@@ -84,6 +85,7 @@ from zoneinfo import ZoneInfo
 import exchange_calendars
 import numpy as np
 
+from stock_insights import clock
 from stock_insights.universe import KNOWN_LISTINGS
 
 KST = ZoneInfo("Asia/Seoul")
@@ -126,6 +128,7 @@ _WICK_SD_MINUTE = 0.0006
 
 # --- fundamentals ------------------------------------------------------------------------------
 FUNDAMENTALS_FIRST_YEAR = 1990
+FUNDAMENTALS_LAST_YEAR = 2060  # fixed: how far the calendar reaches must not change past statements
 QUARTER_REPORT_LAG = timedelta(days=45)
 ANNUAL_REPORT_LAG = timedelta(days=90)
 _TAX_RATE = 0.22
@@ -164,14 +167,20 @@ _KNOWN_PAR_VALUES: dict[str, int] = {"005930": 100, "000660": 5_000}
 _PAR_VALUES = (100, 200, 500, 1_000, 2_500, 5_000)
 
 
-@lru_cache(maxsize=1)
-def krx_calendar() -> exchange_calendars.ExchangeCalendar:
-    """The XKRX calendar; building it takes ~2 s, so it is built once per process."""
+@lru_cache(maxsize=4)
+def krx_calendar(end: date | None = None) -> exchange_calendars.ExchangeCalendar:
+    """The XKRX calendar; building it takes ~2 s, so it is built once per process (and ``end``).
+
+    Without ``end`` the calendar reaches about a year past today (``exchange_calendars``' default).
+    Nothing simulated for a day may depend on how far it reaches: only which days exist does.
+    """
     with warnings.catch_warnings():
         # exchange_calendars itself trips a pandas deprecation (Series.values on tz-aware data);
         # it is not ours to fix and would repeat in every test run.
         warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
-        return exchange_calendars.get_calendar("XKRX")
+        if end is None:
+            return exchange_calendars.get_calendar("XKRX")
+        return exchange_calendars.get_calendar("XKRX", end=end.isoformat())
 
 
 # --- tick sizes --------------------------------------------------------------------------------
@@ -462,7 +471,7 @@ def _to_datetime64(day: date) -> np.datetime64:
 
 def _now_ns(now: datetime | None) -> int:
     if now is None:
-        now = datetime.now(KST)
+        now = clock.now_kst()
     elif now.tzinfo is None:
         now = now.replace(tzinfo=KST)  # a naive wall clock here means Korean time
     return int(now.timestamp() * 1_000_000) * 1_000
@@ -475,8 +484,9 @@ class SimulatedMarket:
     process. Per-code series are cached (LRU, ``cache_size`` codes).
     """
 
-    def __init__(self, seed: int = 7, history_start: date = date(2020, 1, 2), *, cache_size: int = 512):
-        cal = krx_calendar()
+    def __init__(self, seed: int = 7, history_start: date = date(2020, 1, 2), *, cache_size: int = 512,
+                 calendar_end: date | None = None):
+        cal = krx_calendar(calendar_end)
         first = max(history_start, cal.first_session.date())
         sessions = cal.sessions_in_range(first.isoformat(), cal.last_session)
         if len(sessions) < 2:
@@ -809,8 +819,7 @@ class SimulatedMarket:
 
         # Tone has its own stream so that the price noise never depends on how tone is drawn.
         tone = np.tanh(TONE_SCALE * np.random.default_rng([self.seed, crc, _SALT_TONE]).standard_normal(n))
-        rng = np.random.default_rng([self.seed, crc, _SALT_PRICE])
-        idio, gap, up, down, vol_noise = rng.standard_normal((5, n))
+        idio, gap, up, down, vol_noise = _streams([self.seed, crc, _SALT_PRICE], 5, n)
 
         r = MU + SIGMA_MARKET * self._market_noise + SIGMA_IDIO * idio
         r[1:] += BETA * tone[:-1]
@@ -928,8 +937,7 @@ class SimulatedMarket:
         if cached is not None:
             return cached
         n = len(self._days)
-        rng = np.random.default_rng([self.seed, _SALT_INDEX, zlib.crc32(index_code.encode())])
-        own, gap, up, down, vol_noise = rng.standard_normal((5, n))
+        own, gap, up, down, vol_noise = _streams([self.seed, _SALT_INDEX, zlib.crc32(index_code.encode())], 5, n)
         r = MU + spec.beta * SIGMA_MARKET * self._market_noise + spec.idio * own
         close = np.round(spec.base * np.exp(np.cumsum(r)), 2)
         prev = np.concatenate(([spec.base], close[:-1]))
@@ -946,10 +954,13 @@ class SimulatedMarket:
         return series
 
     def _generate_fundamentals(self, code: str) -> tuple[list[FinancialPeriod], list[FinancialPeriod]]:
-        """All yearly and quarterly periods up to the calendar's last year (see the module docstring)."""
+        """All yearly and quarterly periods from 1990 to ``FUNDAMENTALS_LAST_YEAR`` (see the module docstring).
+
+        The range is fixed, not the calendar's: a draw's length must not change with today's date.
+        """
         prof = self.profile(code)
         rng = np.random.default_rng([self.seed, zlib.crc32(code.encode()), _SALT_FUNDAMENTALS])
-        years = list(range(FUNDAMENTALS_FIRST_YEAR, self.last_session.year + 1))
+        years = list(range(FUNDAMENTALS_FIRST_YEAR, FUNDAMENTALS_LAST_YEAR + 1))
         ny = len(years)
         anchor = min(max(self.history_start.year - 1, years[0]), years[-1]) - years[0]
         shares = prof.shares_outstanding
@@ -1039,9 +1050,20 @@ class SimulatedMarket:
         return yearly, quarterly
 
 
+def _streams(key: list[int], count: int, n: int) -> list[np.ndarray]:
+    """``count`` independent standard-normal series of length ``n`` from one key.
+
+    Each series has its own stream (the first keeps the key itself), so its first ``k`` values are
+    the same whatever ``n`` is: a day's draw never depends on how many days the calendar holds.
+    One ``standard_normal((count, n))`` would shift every row but the first whenever ``n`` grew.
+    """
+    first = np.random.default_rng(key).standard_normal(n)
+    return [first, *(np.random.default_rng([*key, k]).standard_normal(n) for k in range(1, count))]
+
+
 def _kst(moment: datetime | None) -> datetime:
     if moment is None:
-        return datetime.now(KST)
+        return clock.now_kst()
     if moment.tzinfo is None:
         return moment.replace(tzinfo=KST)  # a naive wall clock here means Korean time
     return moment.astimezone(KST)
@@ -1112,7 +1134,8 @@ def _anchored_path(rng: np.random.Generator, n: int, anchors: list[tuple[int, in
 
 
 def kst_now() -> datetime:
-    return datetime.now(KST)
+    """The sandbox's default clock: the project's one clock (``stock_insights.clock``), in KST."""
+    return clock.now_kst()
 
 
 def kst_wall_clock(moment: datetime) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from stock_insights import clock
 from stock_insights.storage.models import DatasetVersion
 from stock_insights.storage.types import UTCDateTime
 
@@ -25,7 +26,8 @@ _MAX_PARAMS = 30000
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, in UTC, from the one clock (``stock_insights.clock``), so a frozen clock stamps rows too."""
+    return clock.now()
 
 
 def redact_url(url: str) -> str:

@@ -2,10 +2,11 @@
 user and sent to the users' webhooks. Runs every 10 minutes (``alerts_every_10_minutes``) and with every
 filing run of the ``dart_new_filings`` sensor."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import dagster as dg
 
+from stock_insights import clock
 from stock_insights.alerts.pipeline import run_alerts
 from stock_insights.alerts.rules import Thresholds
 from stock_insights.alerts.webhook import DeliveryPolicy, WebhookSender
@@ -19,7 +20,7 @@ NEWS_SOURCES = ("naver", "hankyung", "maeil", "reddit")
 
 def now_utc() -> datetime:
     """The alerts' clock: the bound of what a run may see (tests replace it to replay a simulated day)."""
-    return datetime.now(UTC)
+    return clock.now()
 
 
 def _thresholds_metadata() -> dict[str, object]:
