@@ -828,7 +828,7 @@ class ExperimentResults(BaseModel):
 
 
 class LeaderboardRow(BaseModel):
-    rank: int
+    rank: int | None = Field(description="By Brier score, 1 = lowest; null when the model has too few dates")
     model: str
     count: int
     hit_rate: float | None
@@ -854,6 +854,170 @@ class Leaderboard(BaseModel):
     from_date: date | None
     to_date: date | None
     items: list[LeaderboardRow]
+    note: str
+    data_mode: DataMode
+
+
+class WilsonHits(BaseModel):
+    hits: int
+    n: int
+    rate: float
+    ci_low: float = Field(description="Wilson 95% interval, lower end")
+    ci_high: float
+
+
+class ReliabilityBinOut(BaseModel):
+    lower: float
+    upper: float
+    count: int
+    mean_predicted: float | None
+    observed_frequency: float | None
+
+
+class CalibrationOut(BaseModel):
+    ece: float = Field(description="Expected calibration error, equal-width bins")
+    n_bins: int
+    base_rate: float = Field(description="Share of up outcomes (the climatology forecast)")
+    bins: list[ReliabilityBinOut]
+
+
+class AcrossDatesOut(BaseModel):
+    """A daily correlation summarised across dates (Qlib's mean, ICIR = mean/std, t)."""
+
+    n_dates: int
+    mean: float | None
+    std: float | None
+    ir: float | None
+    t_stat: float | None
+    p_value: float | None
+    reason: str | None = None
+
+
+class InformationCoefficient(BaseModel):
+    score: Literal["expected_return", "prob_up"]
+    ic: AcrossDatesOut
+    rank_ic: AcrossDatesOut
+
+
+class LongShortOut(BaseModel):
+    """The daily top-k long-short book after fees and sell tax; null figures with a reason at horizon 5."""
+
+    available: bool
+    reason: str | None = None
+    k: int | None = None
+    fee_per_side: float | None = None
+    sell_tax: float | None = None
+    n_days: int | None = None
+    mean_daily_return: float | None = None
+    cumulative_return: float | None = None
+    annualised_return: float | None = None
+    information_ratio: float | None = None
+    max_drawdown: float | None = None
+    mean_turnover: float | None = None
+
+
+class ExcessReturnOut(BaseModel):
+    """Mean over the model's "up" calls of realized return minus the stock's index return (same closes)."""
+
+    n: int = Field(description="'up' calls with a known index return")
+    n_without_index: int
+    mean: float | None
+    daily_mean: float | None = Field(description="Per-date mean first, then the mean across dates")
+    daily_ci_low: float | None
+    daily_ci_high: float | None
+    reason: str | None = None
+
+
+class ScorecardRow(BaseModel):
+    rank: int | None = Field(description="By Brier score, 1 = lowest; null when too few dates to rank")
+    unranked_reason: str | None = None
+    model: str
+    n: int = Field(description="Scored forecasts in the window")
+    n_dates: int
+    n_unchanged: int = Field(description="Outcomes with realized return exactly 0 (scored as 'not up')")
+    first_date: date
+    last_date: date
+    hits: WilsonHits
+    mcc: float | None
+    mcc_reason: str | None = None
+    pesaran_timmermann_p: float | None
+    brier: float
+    brier_reference: float = Field(description="Brier score of always forecasting the window's up-rate")
+    brier_skill: float | None = Field(description="1 - Brier / reference; > 0 beats climatology")
+    log_loss: float
+    calibration: CalibrationOut
+    information_coefficients: list[InformationCoefficient]
+    long_short: LongShortOut
+    excess_return: ExcessReturnOut
+
+
+class HitsTestOut(BaseModel):
+    a_only: int = Field(description="Pairs A hit and B missed")
+    b_only: int
+    method: str
+    n_dates: int | None
+    mean_differential: float | None = Field(description="Mean per-date hit-rate difference A - B")
+    statistic: float | None
+    p_value: float | None
+    p_holm: float | None
+    reason: str | None = None
+
+
+class LossTestOut(BaseModel):
+    mean_differential: float = Field(description="Mean per-date Brier difference A - B (> 0: B better)")
+    statistic_hln: float | None
+    df: int
+    p_value: float | None
+    p_holm: float | None
+    reason: str | None = None
+
+
+class PairwiseComparison(BaseModel):
+    model_a: str
+    model_b: str
+    n_pairs: int
+    n_dates: int
+    hit_rate_a: float | None
+    hit_rate_b: float | None
+    mean_brier_a: float | None
+    mean_brier_b: float | None
+    mcnemar: HitsTestOut | None = Field(description="McNemar clustered by date (per-date hit differences)")
+    diebold_mariano: LossTestOut | None = Field(description="Diebold-Mariano with HLN on per-date Brier differences")
+    better_on_hits: str | None
+    better_on_loss: str | None
+    verdict: str
+
+
+class Scorecard(BaseModel):
+    model_config = _examples(
+        {
+            "as_of_date": "2026-10-30",
+            "window": 20,
+            "horizon": 1,
+            "from_date": "2026-10-02",
+            "to_date": "2026-10-30",
+            "n_dates": 20,
+            "min_dates_to_rank": 10,
+            "alpha": 0.05,
+            "outcome_rule": "binary outcome: went up iff realized_return > 0, ...",
+            "items": [],
+            "comparisons": [],
+            "note": "Served from the evaluations/leaderboard snapshot of 2026-10-30.",
+            "data_mode": "simulated",
+        }
+    )
+
+    as_of_date: date | None = Field(description="The snapshot's trading day (latest unless `date` was given)")
+    window: Literal[20, 60, 250]
+    horizon: Literal[1, 5]
+    from_date: date | None
+    to_date: date | None
+    n_dates: int
+    min_dates_to_rank: int
+    alpha: float | None = Field(description="Level of the pairwise tests, after Holm")
+    outcome_rule: str
+    items: list[ScorecardRow]
+    comparisons: list[PairwiseComparison]
     note: str
     data_mode: DataMode
 

@@ -37,7 +37,6 @@ def synthetic_rows(n_models: int, n_dates: int, n_stocks: int, seed: int = 0) ->
     codes = np.array([f"{i:06d}" for i in range(n_stocks)])
     signal = rng.standard_normal((n_dates, n_stocks))
     realized = rng.normal(0, 0.01, (n_dates, 1)) + 0.002 * signal + rng.normal(0, 0.015, (n_dates, n_stocks))
-    realized_direction = np.where(realized > 0.003, "up", np.where(realized < -0.003, "down", "flat"))
     frames = []
     for m in range(n_models):
         weight = 1.0 - m / max(n_models - 1, 1)
@@ -54,7 +53,7 @@ def synthetic_rows(n_models: int, n_dates: int, n_stocks: int, seed: int = 0) ->
                     "prob_up": prob.ravel(),
                     "expected_return": (0.01 * (prob - 0.5)).ravel(),
                     "realized_return": realized.ravel(),
-                    "hit": (direction == realized_direction).ravel(),
+                    "hit": ((direction == "up") == (realized > 0)).ravel(),
                 }
             )
         )

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from stock_insights.metrics.scoring import FLAT_BAND, score
+from stock_insights.metrics.scoring import score
 from stock_insights.predictors.base import DocumentInput, PredictionInput, PriceBar
 from stock_insights.predictors.momentum import MomentumPredictor
 from stock_insights.predictors.news_tone import PROBIT_SLOPE, NewsTonePredictor
@@ -77,9 +77,15 @@ def test_score_by_hand() -> None:
     miss = score(direction="up", prob_up=0.7, expected_return=0.01, entry_price=100.0, exit_price=97.0)
     assert not miss.hit and miss.brier == pytest.approx(0.49) and miss.log_loss == pytest.approx(-math.log(0.3))
 
-    small = 100.0 * (1 + FLAT_BAND / 2)
-    flat = score(direction="flat", prob_up=0.5, expected_return=0.0, entry_price=100.0, exit_price=small)
-    assert flat.realized_direction == "flat" and flat.hit
+    # One binary event (metrics.outcome): no flat band. A -0.19% day is "down" for the hit and for Brier alike,
+    # so a "down" call is a hit there; a "flat" call is a not-up call; an unchanged close is not up.
+    small_drop = score(direction="down", prob_up=0.4, expected_return=-0.001, entry_price=100.0, exit_price=99.81)
+    assert small_drop.realized_direction == "down" and small_drop.hit and small_drop.brier == pytest.approx(0.16)
+    tiny_rise = score(direction="flat", prob_up=0.5, expected_return=0.0, entry_price=100.0, exit_price=100.1)
+    assert tiny_rise.realized_direction == "up" and not tiny_rise.hit
+    unchanged = score(direction="flat", prob_up=0.5, expected_return=0.0, entry_price=100.0, exit_price=100.0)
+    assert unchanged.realized_direction == "down" and unchanged.hit and unchanged.brier == pytest.approx(0.25)
+    assert not score(direction="up", prob_up=0.9, expected_return=0.0, entry_price=100.0, exit_price=100.0).hit
 
 
 def test_score_refuses_nonsense_prices() -> None:

@@ -7,10 +7,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AnswersDep, RequireUser
 from api.problems import problem_responses
-from api.routes.evaluations import rows
+from api.routes.evaluations import board_of, standings
 from api.routes.stocks import CACHED
 from api.schemas import DashboardStats, Freshness, Mover, Movers
 from stock_insights.storage import api_queries as q
+from stock_insights.storage.forecasts import DATASET_LEADERBOARD
 
 router = APIRouter(
     prefix="/api/v1/dashboard",
@@ -20,7 +21,7 @@ router = APIRouter(
 )
 
 TOP_MOVERS = 5
-STANDINGS_WINDOW = 20
+STANDINGS_WINDOW = 20  # the standings: horizon 1, the latest evaluations/leaderboard snapshot of 20 trading days
 
 
 @router.get("/stats", response_model=DashboardStats, summary="Counts, freshness, today's movers, model standings")
@@ -30,7 +31,7 @@ async def stats(answers: AnswersDep) -> Response:
     async def build(session: AsyncSession) -> DashboardStats:
         latest, previous, moves = await q.movers(session)
         by_change = sorted(moves, key=lambda m: (m.change, m.code))
-        _, _, standings = await q.leaderboard(session, STANDINGS_WINDOW)
+        snapshot = await q.leaderboard_snapshot(session, STANDINGS_WINDOW)
 
         def mover(m: q.MoverRow) -> Mover:
             return Mover(code=m.code, name=m.name, close=m.close, previous_close=m.previous_close, change=m.change)
@@ -44,9 +45,9 @@ async def stats(answers: AnswersDep) -> Response:
                 gainers=[mover(m) for m in reversed(by_change[-TOP_MOVERS:]) if m.change > 0],
                 losers=[mover(m) for m in by_change[:TOP_MOVERS] if m.change < 0],
             ),
-            models=rows(standings),
+            models=standings(board_of(snapshot[1], 1) if snapshot else None),
             dataset_versions={d: versions.get(d, 0) for d in q.ALL_DATASETS},
             data_mode=answers.data_mode,
         )
 
-    return await answers.json("dashboard", {}, q.ALL_DATASETS, build)
+    return await answers.json("dashboard", {}, [*q.ALL_DATASETS, DATASET_LEADERBOARD], build)

@@ -7,15 +7,19 @@ and §8.3 (the A/B protocol: McNemar on paired hits, DM on per-date averaged los
 Conventions:
 - Pairs are the (code, date) keys both arms scored; each arm uses its own row for that key. Rows still
   pending (no realized return) are dropped before pairing.
+- Hits follow ``stock_insights.metrics.outcome`` (one binary event: up iff realized_return > 0; a call is up
+  iff direction is "up"), recomputed from ``direction`` and ``realized_return``, so a stale stored ``hit``
+  cannot disagree with Brier.
 - Loss per prediction: ``"brier"`` = (prob_up − o)² with o = 1 if realized_return > 0 (the stored Brier);
   ``"squared_error"`` = (expected_return − realized_return)². DM runs on dₜ = mean over the date's pairs of
   (loss of A − loss of B): positive dₜ means A lost more that day, so B was better.
-- McNemar: b = #(A hit, B missed), c = #(A missed, B hit); b > c means A hits more often.
-- Holm runs across every p-value of the experiment (each pair's McNemar and DM); an untestable comparison
-  (p None) is not part of the family.
-- McNemar treats pairs as independent; same-day predictions share the market's move, so its p-value is
-  optimistic when both arms' calls move together within a day. DM works on per-date means, where dates
-  are the unit of independence (§5.7: "average dₜ across stocks per date first").
+- Hits are compared **clustered by date** (:func:`clustered_mcnemar`): stock-days of one date share the
+  market's move, so the pooled McNemar over stock-days (:func:`mcnemar`, kept for its counts and as a
+  reference) is too optimistic — on shuffled controls it rejected 7.1% at the 5% level. The clustered test
+  works on per-date differences of hit rates, dates being the unit of independence, as DM does for losses.
+- Holm runs across every p-value of the experiment (each pair's clustered McNemar and DM); an untestable
+  comparison (p None) and a pair with fewer than ``MIN_DATES_FOR_VERDICT`` paired dates are not part of the
+  family, and such a pair gets no winner: its verdict says there are too few dates.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from stock_insights.metrics.classification import as_binary, as_real, same_length
+from stock_insights.metrics.outcome import hits as hits_of
+from stock_insights.metrics.outcome import outcomes_up
 from stock_insights.metrics.ranking import plain_label
 
 Loss = Literal["brier", "squared_error"]
@@ -39,6 +45,12 @@ LOSSES: tuple[str, ...] = ("brier", "squared_error")
 EXACT_BELOW = 25  # §5.8: exact binomial test when b + c < 25
 ALPHA = 0.05
 NO_DIFFERENCE = "no significant difference"
+TOO_FEW_DATES = "too few paired dates for a verdict"
+# A verdict (and a ranking) needs at least this many dates with paired scored predictions. The paired tests
+# compare per-date differences with Student's t on T − 1 degrees of freedom: below ten dates the t reference of
+# a discrete, zero-heavy differential is unreliable and a 5% test has almost no power, so a "no difference"
+# would mean "not measured". Ten sessions are two trading weeks, half the shortest leaderboard window.
+MIN_DATES_FOR_VERDICT = 10
 LOSS_LABEL = {"brier": "Brier score", "squared_error": "squared error of expected return"}
 
 
@@ -53,10 +65,15 @@ class McNemar:
     a_only: int  # b: A hit, B missed
     b_only: int  # c: A missed, B hit
     neither: int
-    method: Literal["exact", "chi2"]
-    statistic: float | None  # χ² with continuity correction; None for the exact test
-    p_value: float  # two-sided
+    method: Literal["exact", "chi2", "date_clustered"]
+    # χ² with continuity correction; None for the exact test; HLN t for the date-clustered test
+    statistic: float | None
+    p_value: float | None  # two-sided; None when untestable (see reason)
     reason: str | None = None
+    # Date-clustered test only: dates, mean per-date hit-rate difference A − B (> 0: A hits more), t's df.
+    n_dates: int | None = None
+    mean_differential: float | None = None
+    df: int | None = None
 
 
 def mcnemar(hit_a: ArrayLike, hit_b: ArrayLike, exact_below: int = EXACT_BELOW) -> McNemar:
@@ -80,6 +97,40 @@ def mcnemar(hit_a: ArrayLike, hit_b: ArrayLike, exact_below: int = EXACT_BELOW) 
         return McNemar(**counts, method="exact", statistic=None, p_value=p)
     statistic = (abs(b - c) - 1) ** 2 / discordant
     return McNemar(**counts, method="chi2", statistic=statistic, p_value=float(stats.chi2.sf(statistic, 1)))
+
+
+def clustered_mcnemar(hit_a: ArrayLike, hit_b: ArrayLike, dates: ArrayLike, horizon: int = 1) -> McNemar:
+    """McNemar's question (do A and B hit equally often?) asked with dates as the unit of independence.
+
+    Per date t: dₜ = (bₜ − cₜ)/nₜ, the mean over the date's nₜ pairs of (hit_A − hit_B), i.e. the date's
+    discordant pairs A-only minus B-only over its pairs. H0: E[dₜ] = 0. The test is Diebold-Mariano with the
+    HLN correction (:func:`diebold_mariano`) on this 0-1-loss differential — DM allows any loss, the 0-1 loss
+    of a directional call included (Diebold and Mariano 1995, J. Bus. Econ. Stat. 13(3), §1; Harvey, Leybourne
+    and Newbold 1997, Int. J. Forecasting 13(2)). For ``horizon`` 1 it is exactly the one-sample t-test of
+    the per-date differences (§5.1: "aggregate per date, then run a t-test over dates"); for a horizon h > 1
+    the long-run variance adds autocovariances to lag h − 1, because forecasts exiting on consecutive days
+    overlap. Its numerator Σₜ(bₜ − cₜ) is McNemar's b − c, and its variance is estimated across dates instead
+    of assuming independent stock-days: the date-clustered McNemar of Durkalski, Palesch, Lipsitz and Rust
+    (2003, Stat. Med. 22(15)) and Obuchowski (1998, Stat. Med. 17(13)), with a t reference on T − 1 df.
+
+    ``b``/``c`` and the other counts are pooled over stock-days, as in :func:`mcnemar`. No discordant pair:
+    p = 1. Fewer than 2 dates, T ≤ h, or a per-date difference that never varies: p None with the reason.
+    """
+    a = as_binary(hit_a, "hit_a")
+    b_hits = as_binary(hit_b, "hit_b")
+    n = same_length(hit_a=a, hit_b=b_hits)
+    day = np.asarray(dates)
+    if len(day) != n:
+        raise ValueError("dates, hit_a and hit_b differ in length")
+    b = int(np.sum(a & ~b_hits))
+    c = int(np.sum(~a & b_hits))
+    counts = dict(n_pairs=n, both_hit=int(np.sum(a & b_hits)), a_only=b, b_only=c, neither=int(np.sum(~a & ~b_hits)))
+    labels, differential = per_date_differential(day, a.astype(float), b_hits.astype(float))
+    common = dict(**counts, method="date_clustered", n_dates=len(labels), mean_differential=float(differential.mean()))
+    if b + c == 0:
+        return McNemar(**common, statistic=None, p_value=1.0, reason="no discordant pairs")
+    dm = diebold_mariano(differential, horizon)
+    return McNemar(**common, statistic=dm.statistic_hln, p_value=dm.p_value, df=dm.df, reason=dm.reason)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -155,7 +206,7 @@ def losses(
     realized = as_real(realized_return, "realized_return")
     if loss == "brier":
         p = as_real(prob_up, "prob_up")
-        return (p - (realized > 0)) ** 2
+        return (p - outcomes_up(realized)) ** 2
     if loss == "squared_error":
         return (as_real(expected_return, "expected_return") - realized) ** 2
     raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
@@ -221,18 +272,23 @@ class ExperimentResults:
     pairs: list[PairComparison] = field(default_factory=list)
 
 
-REQUIRED = ("model", "code", "date", "prob_up", "expected_return", "realized_return", "hit")
+REQUIRED = ("model", "code", "date", "direction", "prob_up", "expected_return", "realized_return")
 
 
 def _arm_rows(rows: pd.DataFrame, model: str, loss: Loss) -> pd.DataFrame:
-    own = rows.loc[rows["model"] == model, ["code", "date", "prob_up", "expected_return", "realized_return", "hit"]]
-    own = own[own["realized_return"].notna() & own["hit"].notna()]
+    own = rows.loc[
+        rows["model"] == model, ["code", "date", "direction", "prob_up", "expected_return", "realized_return"]
+    ]
+    own = own[own["realized_return"].notna()]
     if own.duplicated(["code", "date"]).any():
         raise ValueError(f"model {model!r} has more than one scored row for some (code, date)")
     out = own[["code", "date"]].copy()
-    out["hit"] = as_binary(own["hit"].to_numpy(), f"hit of {model}") if len(own) else np.zeros(0, dtype=bool)
+    realized = own["realized_return"].to_numpy(dtype=float)
+    out["hit"] = hits_of(own["direction"].to_numpy(), as_real(realized, "realized_return")) if len(own) else (
+        np.zeros(0, dtype=bool)
+    )
     out["loss"] = (
-        losses(own["prob_up"].to_numpy(), own["expected_return"].to_numpy(), own["realized_return"].to_numpy(), loss)
+        losses(own["prob_up"].to_numpy(), own["expected_return"].to_numpy(), realized, loss)
         if len(own)
         else np.zeros(0)
     )
@@ -274,7 +330,7 @@ def compare_arms(
         hit_rate_b=float(hit_b.mean()),
         mean_loss_a=float(paired["loss_a"].mean()),
         mean_loss_b=float(paired["loss_b"].mean()),
-        mcnemar=mcnemar(hit_a, hit_b),
+        mcnemar=clustered_mcnemar(hit_a, hit_b, paired["date"].to_numpy(), horizon),
         diebold_mariano=diebold_mariano(differential, horizon),
     )
 
@@ -288,9 +344,15 @@ def _verdict(pair: PairComparison, alpha: float) -> PairComparison:
     if mc is None or dm is None:
         text = f"{NO_DIFFERENCE} between {pair.arm_a} and {pair.arm_b}: untestable, no paired scored predictions"
         return replace(pair, verdict=text)
+    if pair.n_dates < MIN_DATES_FOR_VERDICT:
+        text = (
+            f"{TOO_FEW_DATES} between {pair.arm_a} and {pair.arm_b}: {pair.n_dates} paired dates, at least "
+            f"{MIN_DATES_FOR_VERDICT} needed; not ranked and not part of the Holm family"
+        )
+        return replace(pair, verdict=text)
     hits_winner = loss_winner = None
-    if pair.mcnemar_p_holm is not None and pair.mcnemar_p_holm <= alpha and mc.a_only != mc.b_only:
-        hits_winner = pair.arm_a if mc.a_only > mc.b_only else pair.arm_b
+    if pair.mcnemar_p_holm is not None and pair.mcnemar_p_holm <= alpha and mc.mean_differential:
+        hits_winner = pair.arm_a if mc.mean_differential > 0 else pair.arm_b
     if pair.diebold_mariano_p_holm is not None and pair.diebold_mariano_p_holm <= alpha:
         loss_winner = pair.arm_b if dm.mean_differential > 0 else pair.arm_a
     loss_name = LOSS_LABEL[pair.loss]
@@ -300,15 +362,15 @@ def _verdict(pair: PairComparison, alpha: float) -> PairComparison:
     if hits_winner is None and loss_winner is None:
         text = (
             f"{NO_DIFFERENCE} between {pair.arm_a} and {pair.arm_b} "
-            f"(hits: McNemar {hits_p}; {loss_name}: Diebold-Mariano {loss_p}; {scope})"
+            f"(hits: McNemar clustered by date {hits_p}; {loss_name}: Diebold-Mariano {loss_p}; {scope})"
         )
     else:
         parts = []
         if hits_winner is not None:
             loser = pair.arm_b if hits_winner == pair.arm_a else pair.arm_a
-            parts.append(f"{hits_winner} is better than {loser} on hits (McNemar, {hits_p})")
+            parts.append(f"{hits_winner} is better than {loser} on hits (McNemar clustered by date, {hits_p})")
         else:
-            parts.append(f"{NO_DIFFERENCE} on hits (McNemar, {hits_p})")
+            parts.append(f"{NO_DIFFERENCE} on hits (McNemar clustered by date, {hits_p})")
         if loss_winner is not None:
             loser = pair.arm_b if loss_winner == pair.arm_a else pair.arm_a
             parts.append(f"{loss_winner} is better than {loser} on {loss_name} (Diebold-Mariano HLN, {loss_p})")
@@ -347,8 +409,9 @@ def experiment_verdicts(
     ]
     family: list[float | None] = []
     for pair in compared:
-        family.append(pair.mcnemar.p_value if pair.mcnemar else None)
-        family.append(pair.diebold_mariano.p_value if pair.diebold_mariano else None)
+        enough = pair.n_dates >= MIN_DATES_FOR_VERDICT
+        family.append(pair.mcnemar.p_value if pair.mcnemar and enough else None)
+        family.append(pair.diebold_mariano.p_value if pair.diebold_mariano and enough else None)
     adjusted = holm(family)
     results = [
         _verdict(replace(pair, mcnemar_p_holm=adjusted[2 * i], diebold_mariano_p_holm=adjusted[2 * i + 1]), alpha)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from stock_insights import calendar
 from stock_insights.clients.kis.client import INDEX_CODES
+from stock_insights.metrics.outcome import is_hit, realized_direction
 from stock_insights.metrics.scoring import score
 from stock_insights.storage.db import utcnow
 from stock_insights.storage.forecasts import evaluations_with_predictions, predictions_between
@@ -146,8 +147,9 @@ def price_after_horizon_violations(session: Session, days: list[date]) -> tuple[
     Checked: every evaluation of a forecast exiting on one of ``days`` (by the calendar or by its stored
     exit date) and every pending one of the forecasts those days read. Entry day = the session before the
     target day; exit day = exactly the horizon-th session after the entry, never later; entry and exit
-    prices = the stored closes (``daily_bars``) of those days; realized return = exit/entry - 1; a pending
-    row carries no realized field.
+    prices = the stored closes (``daily_bars``) of those days; realized return = exit/entry - 1; realized
+    direction and hit follow ``metrics.outcome`` (up iff realized return > 0; the hit as the forecast's up /
+    not-up call agreeing); a pending row carries no realized field.
     """
     index = SessionIndex(min(days), max(days))
     wanted, last_day = set(days), max(days)
@@ -183,6 +185,15 @@ def price_after_horizon_violations(session: Session, days: list[date]) -> tuple[
                 e.realized_return, e.exit_price / e.entry_price - 1.0, rel_tol=1e-9, abs_tol=1e-12
             ):
                 problems.append(f"{where}: realized_return {e.realized_return} is not exit/entry - 1")
+            if e.realized_return is not None and (
+                e.realized_direction != realized_direction(e.realized_return)
+                or e.hit is None
+                or bool(e.hit) != is_hit(p.direction, e.realized_return)
+            ):
+                problems.append(
+                    f"{where}: realized_direction {e.realized_direction!r} / hit {e.hit} disagree with the binary "
+                    f"rule (up iff realized_return > 0) for realized_return {e.realized_return}"
+                )
         elif e.status == "pending":
             filled = sorted(column for column in UNSCORED if getattr(e, column) is not None)
             if filled:

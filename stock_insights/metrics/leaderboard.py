@@ -1,29 +1,45 @@
 """Model-level metrics over rolling windows of trading dates, as plain data ready for JSON.
 
 Input: one row per scored prediction, a pandas DataFrame with columns ``model, code, date, direction,
-prob_up, expected_return, realized_return, hit`` (one horizon at a time; the caller filters). Rows whose
-``realized_return`` is missing are pending and are dropped (and counted); NaN anywhere else, an unknown
-direction or a repeated (model, code, date) raises ValueError.
+prob_up, expected_return, realized_return`` and optionally ``excess_return`` (one horizon at a time; the caller
+filters). Rows whose ``realized_return`` is missing are pending and are dropped (and counted); NaN anywhere
+else (``excess_return`` aside: unknown when the index has no close), an unknown direction or a repeated
+(model, code, date) raises ValueError. A stored ``hit`` column is ignored: hits are recomputed.
+
+One meaning of direction (``stock_insights.metrics.outcome``), for every statistic here: the outcome is
+binary, up iff ``realized_return > 0`` (an unchanged close is "not up", because ``prob_up`` is the probability
+of a rise, and Brier and log loss score that event); a call is up iff ``direction == "up"`` ("down" and "flat"
+are not-up calls); hit = (called up) == (went up). No flat band; ``n_unchanged`` counts the outcomes that
+were exactly zero, so nothing is hidden.
 
 For each window N (20, 60, 250 by default) the window is the last N distinct dates present in the rows
 (all models together, up to ``end``), so every model is measured over the same calendar. Per model:
 
-- hit rate with the Wilson interval (stored three-class ``hit``), and the daily hit rate across dates
-  (per-date hit rate first, then mean and t-interval over dates), §5.1;
-- Pesaran-Timmermann and MCC on up / not-up calls (``direction == "up"``; "down" and "flat" are "not up")
-  against ``realized_return > 0``, §5.2;
-- Brier score and Brier skill score against the window's own up-rate, log loss, ECE and reliability bins
-  (equal width), §5.3-5.5;
+- hit rate with the Wilson interval, and the daily hit rate across dates (per-date hit rate first, then mean
+  and t-interval over dates), §5.1;
+- Pesaran-Timmermann and MCC on up / not-up calls against the outcome, §5.2;
+- Brier score and Brier skill score against the window's own up-rate (climatology), log loss, ECE and
+  reliability bins (equal width), §5.3-5.5;
 - daily IC and Rank IC of each score in ``ic_scores`` against realized returns, then Qlib's mean, ICIR and
   t across dates, §2.2 and §5.6;
 - the daily top-k long-short portfolio on ``portfolio_score`` after fee and sell tax: daily returns,
   cumulative return, IR (252 days), maximum drawdown, turnover, §5.6. Each window's book starts from cash
   on its first date, so that date pays the entry costs; use horizon-1 rows (daily returns that do not
-  overlap) for this figure.
+  overlap) for this figure;
+- excess return of the "up" calls (:class:`ExcessReturn`): the mean, over the model's forecasts whose
+  direction is "up" and whose index return is known, of ``excess_return`` = realized return − the return of
+  the stock's market index (KOSPI or KOSDAQ) over the same entry and exit closes; also per date first, then
+  across dates. It answers "did buying what the model called up beat the index?", before costs.
 
-Section numbers refer to ``/work/shared/reference/forecasting-and-evaluation.md``. Models are ranked by
-Brier score, lowest first. :func:`to_jsonable` turns any result of the metrics modules into JSON-safe
-dicts and lists (dates as ISO strings, NaN and infinities as None).
+Ranking: models with at least ``MIN_DATES_FOR_VERDICT`` (10) dates in the window are ranked by Brier score,
+lowest first; a model with fewer dates gets ``rank = None`` and ``unranked_reason``: too few dates to order
+it. Every window also carries the paired comparisons of every pair of models (``comparisons``: McNemar
+clustered by date, Diebold-Mariano with HLN on Brier, Holm across the window's family,
+``stock_insights.metrics.comparison``), on the window's rows.
+
+Section numbers refer to ``/work/shared/reference/forecasting-and-evaluation.md``. :func:`to_jsonable` turns
+any result of the metrics modules into JSON-safe dicts and lists (dates as ISO strings, NaN and infinities
+as None).
 """
 
 from __future__ import annotations
@@ -46,7 +62,6 @@ from stock_insights.metrics.classification import (
     DailyMean,
     HitRate,
     PesaranTimmermann,
-    as_binary,
     as_probability,
     as_real,
     brier_skill_score,
@@ -57,6 +72,8 @@ from stock_insights.metrics.classification import (
     mean_across_dates,
     pesaran_timmermann,
 )
+from stock_insights.metrics.comparison import MIN_DATES_FOR_VERDICT, ExperimentResults, experiment_verdicts
+from stock_insights.metrics.outcome import calls_up, outcomes_up, unchanged
 from stock_insights.metrics.portfolio import (
     DEFAULT_FEE_PER_SIDE,
     DEFAULT_SELL_TAX,
@@ -68,7 +85,8 @@ from stock_insights.metrics.ranking import MIN_STOCKS_PER_DATE, ICResult, inform
 
 WINDOWS: tuple[int, ...] = (20, 60, 250)
 IC_SCORES: tuple[str, ...] = ("expected_return", "prob_up")
-COLUMNS = ("model", "code", "date", "direction", "prob_up", "expected_return", "realized_return", "hit")
+COLUMNS = ("model", "code", "date", "direction", "prob_up", "expected_return", "realized_return")
+OPTIONAL = ("excess_return",)
 DIRECTIONS = ("up", "down", "flat")
 
 
@@ -94,13 +112,26 @@ class DailySeries:
 
 
 @dataclass(frozen=True)
+class ExcessReturn:
+    """Mean excess return over the stock's index of the forecasts that called "up" (module docstring)."""
+
+    n: int  # "up" calls with a known index return
+    n_without_index: int  # "up" calls whose index return is unknown (left out)
+    mean: float | None  # pooled over the n forecasts
+    daily: DailyMean | None  # per-date mean of those forecasts first, then across dates
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
 class ModelMetrics:
     model: str
-    rank: int  # by Brier score, 1 = lowest
+    rank: int | None  # by Brier score, 1 = lowest; None when the model has too few dates to be ranked
     n_predictions: int
     n_dates: int
     first_date: Any
     last_date: Any
+    n_unchanged: int  # outcomes with realized_return == 0 exactly: scored as "not up", counted here
+    excess_return: ExcessReturn
     hit_rate: HitRate
     daily_hit_rate: DailyMean
     pesaran_timmermann: PesaranTimmermann
@@ -111,6 +142,7 @@ class ModelMetrics:
     ic: dict[str, ICResult]
     portfolio: PortfolioResult
     daily: DailySeries
+    unranked_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +154,9 @@ class Leaderboard:
     n_pending_dropped: int  # rows without a realized return, in the whole input
     settings: Settings
     models: list[ModelMetrics] = field(default_factory=list)
+    min_dates_to_rank: int = MIN_DATES_FOR_VERDICT
+    # Every pair of the window's models, Holm across the window (None with fewer than two models).
+    comparisons: ExperimentResults | None = None
 
 
 @dataclass
@@ -136,7 +171,8 @@ class _Prepared:
     prob_up: np.ndarray
     expected_return: np.ndarray
     realized_return: np.ndarray
-    hit: np.ndarray
+    excess_return: np.ndarray  # NaN where unknown
+    direction: np.ndarray
     n_pending: int
 
 
@@ -146,10 +182,10 @@ def _prepare(rows: pd.DataFrame, end: Any) -> _Prepared:
         raise ValueError(f"rows lack columns {missing}")
     realized = pd.to_numeric(rows["realized_return"], errors="raise")
     pending = realized.isna().to_numpy()
-    frame = rows.loc[~pending, list(COLUMNS)]
+    frame = rows.loc[~pending, [*COLUMNS, *(c for c in OPTIONAL if c in rows.columns)]]
     if end is not None:
         frame = frame[frame["date"] <= end]
-    for column in ("model", "code", "date", "direction", "hit"):
+    for column in ("model", "code", "date", "direction"):
         if frame[column].isna().any():
             raise ValueError(f"column {column!r} has missing values in scored rows")
     unknown = ~frame["direction"].isin(DIRECTIONS)
@@ -165,7 +201,7 @@ def _prepare(rows: pd.DataFrame, end: Any) -> _Prepared:
         model=take["model"].to_numpy(),
         date=date_code[order].astype(np.int64),
         code=take["code"].to_numpy(),
-        predicted_up=(take["direction"] == "up").to_numpy(),
+        predicted_up=calls_up(take["direction"].to_numpy()),
         prob_up=as_probability(take["prob_up"].to_numpy(dtype=float)) if len(take) else np.zeros(0),
         expected_return=as_real(take["expected_return"].to_numpy(dtype=float), "expected_return")
         if len(take)
@@ -173,7 +209,10 @@ def _prepare(rows: pd.DataFrame, end: Any) -> _Prepared:
         realized_return=as_real(take["realized_return"].to_numpy(dtype=float), "realized_return")
         if len(take)
         else np.zeros(0),
-        hit=as_binary(take["hit"].to_numpy(), "hit") if len(take) else np.zeros(0, dtype=bool),
+        excess_return=pd.to_numeric(take["excess_return"], errors="raise").to_numpy(dtype=float)
+        if "excess_return" in take.columns
+        else np.full(len(take), np.nan),
+        direction=take["direction"].to_numpy(dtype=object),
         n_pending=int(pending.sum()),
     )
 
@@ -181,10 +220,10 @@ def _prepare(rows: pd.DataFrame, end: Any) -> _Prepared:
 def _model_metrics(data: _Prepared, sl: slice, model: str, labels: list, settings: Settings) -> ModelMetrics:
     dates = data.date[sl]
     realized = data.realized_return[sl]
-    outcome = realized > 0
+    outcome = outcomes_up(realized)
     prob = data.prob_up[sl]
-    hits = data.hit[sl]
     predicted_up = data.predicted_up[sl]
+    hits = predicted_up == outcome  # metrics.outcome: hit = (called up) == (went up)
 
     # Per-date figures first (dates are the unit of independence), then across dates.
     day, day_codes = pd.factorize(dates, sort=True)
@@ -217,6 +256,8 @@ def _model_metrics(data: _Prepared, sl: slice, model: str, labels: list, setting
         n_dates=len(day_codes),
         first_date=day_labels[0],
         last_date=day_labels[-1],
+        n_unchanged=int(unchanged(realized).sum()),
+        excess_return=excess_of_up_calls(dates, predicted_up, data.excess_return[sl]),
         hit_rate=hit_rate(hits),
         daily_hit_rate=mean_across_dates(day_hit),
         pesaran_timmermann=pesaran_timmermann(predicted_up, outcome),
@@ -232,16 +273,61 @@ def _model_metrics(data: _Prepared, sl: slice, model: str, labels: list, setting
     )
 
 
+def excess_of_up_calls(dates: np.ndarray, predicted_up: np.ndarray, excess: np.ndarray) -> ExcessReturn:
+    """Mean of ``excess`` over the "up" calls whose excess is known; per date first for the daily figure."""
+    known = predicted_up & np.isfinite(excess)
+    missing = int(np.sum(predicted_up & ~np.isfinite(excess)))
+    if not known.any():
+        reason = "no 'up' call" if not predicted_up.any() else "no 'up' call with a known index return"
+        return ExcessReturn(n=0, n_without_index=missing, mean=None, daily=None, reason=reason)
+    values, day_of = excess[known], dates[known]
+    day, _ = pd.factorize(day_of, sort=True)
+    per_day = np.bincount(day, weights=values) / np.bincount(day)
+    return ExcessReturn(
+        n=int(known.sum()), n_without_index=missing, mean=float(values.mean()), daily=mean_across_dates(per_day)
+    )
+
+
+def _ranked(metrics: list[ModelMetrics]) -> list[ModelMetrics]:
+    """Models with enough dates by Brier score (rank 1 = lowest), then the rest unranked, by name."""
+    eligible = sorted(
+        (m for m in metrics if m.n_dates >= MIN_DATES_FOR_VERDICT), key=lambda m: (m.brier.brier, m.model)
+    )
+    others = sorted((m for m in metrics if m.n_dates < MIN_DATES_FOR_VERDICT), key=lambda m: m.model)
+    reason = f"too few dates to rank: fewer than {MIN_DATES_FOR_VERDICT} dates in the window"
+    return [dataclasses.replace(m, rank=i) for i, m in enumerate(eligible, start=1)] + [
+        dataclasses.replace(m, rank=None, unranked_reason=reason) for m in others
+    ]
+
+
+def _window_rows(data: _Prepared, first_code: int) -> pd.DataFrame:
+    """The window's rows as the paired tests read them (dates as their integer codes: order is kept)."""
+    keep = data.date >= first_code
+    return pd.DataFrame(
+        {
+            "model": data.model[keep],
+            "code": data.code[keep],
+            "date": data.date[keep],
+            "direction": data.direction[keep],
+            "prob_up": data.prob_up[keep],
+            "expected_return": data.expected_return[keep],
+            "realized_return": data.realized_return[keep],
+        }
+    )
+
+
 def build_leaderboards(
     rows: pd.DataFrame,
     windows: Sequence[int] = WINDOWS,
     end: Any = None,
     settings: Settings | None = None,
+    horizon: int = 1,
 ) -> dict[int, Leaderboard]:
     """Every model's metrics over the last N dates for each N in ``windows`` (module docstring).
 
     ``end``: only rows dated on or before it count (default: all). A window longer than the history uses
-    every date there is; ``n_dates`` says how many.
+    every date there is; ``n_dates`` says how many. ``horizon``: the rows' forecast horizon in sessions (the
+    paired Diebold-Mariano tests allow for the overlap of h-session returns, lags up to h − 1).
     """
     settings = settings or Settings()
     unknown = set(settings.ic_scores) - {"expected_return", "prob_up"}
@@ -262,8 +348,11 @@ def build_leaderboards(
             begin = start + int(np.searchsorted(data.date[start:stop], first_code, side="left"))
             if begin < stop:
                 metrics.append(_model_metrics(data, slice(begin, stop), data.model[start], data.labels, settings))
-        metrics.sort(key=lambda m: (m.brier.brier, m.model))
-        ranked = [dataclasses.replace(m, rank=i) for i, m in enumerate(metrics, start=1)]
+        ranked = _ranked(metrics)
+        comparisons = None
+        if len(metrics) >= 2:
+            frame = _window_rows(data, first_code)
+            comparisons = experiment_verdicts(frame, sorted(m.model for m in metrics), horizon=horizon)
         boards[window] = Leaderboard(
             window=window,
             from_date=data.labels[first_code] if n_dates_total else None,
@@ -272,6 +361,7 @@ def build_leaderboards(
             n_pending_dropped=data.n_pending,
             settings=settings,
             models=ranked,
+            comparisons=comparisons,
         )
     return boards
 

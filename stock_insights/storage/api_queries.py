@@ -1,4 +1,4 @@
-"""Read queries the API shares: list pages, dashboard figures, standings, experiment counts.
+"""Read queries the API shares: list pages, dashboard figures, leaderboard snapshots, experiment counts.
 
 Dataset names: the API's cache keys carry ``dataset_versions`` of these names, so every writer of a
 table must call ``bump_dataset_version(session, <name>)`` in the same transaction as its write.
@@ -33,6 +33,7 @@ from stock_insights.storage.models import (
     ExperimentArm,
     FinancialStatementItem,
     IndexBar,
+    LeaderboardSnapshot,
     MinuteBar,
     NewsArticle,
     NewsArticleSource,
@@ -165,75 +166,25 @@ async def movers(session: AsyncSession) -> tuple[date | None, date | None, list[
     return latest, previous, out
 
 
-@dataclass(frozen=True)
-class Standing:
-    model: str
-    count: int
-    hit_rate: float | None
-    brier: float | None
-    log_loss: float | None
+async def leaderboard_snapshot(
+    session: AsyncSession, window: int, as_of: date | None = None
+) -> tuple[date, dict[str, Any]] | None:
+    """(as-of day, payload) of the ``evaluations/leaderboard`` snapshot of ``window`` trading days: the one of
+    ``as_of`` exactly, or the latest when ``as_of`` is None; None when there is none.
 
-
-def _hit_value():  # type: ignore[no-untyped-def]
-    # 1 for a hit, 0 for a miss, NULL when there is no verdict (avg() skips NULLs).
-    return case((Evaluation.hit.is_(True), 1.0), (Evaluation.hit.is_(False), 0.0), else_=None)
-
-
-async def leaderboard(session: AsyncSession, window: int) -> tuple[date | None, date | None, list[Standing]]:
-    """Per model, over the last ``window`` target days that have scored predictions.
-
-    Ranked by mean Brier score (lower is better), then hit rate. Simple means for now; the
-    evaluation issue brings calibration, significance and the rest.
+    The payload is what the asset stored (``metrics.leaderboard.to_jsonable`` of the horizon-1 board, with the
+    horizon-5 board of the same window under ``horizon_5``): the API serves those numbers, it does not recompute.
     """
-    scored = and_(Evaluation.prediction_id == Prediction.id, Evaluation.status == "scored")
-    days = (
-        (
-            await session.execute(
-                select(Prediction.target_date)
-                .join(Evaluation, scored)
-                .group_by(Prediction.target_date)
-                .order_by(Prediction.target_date.desc())
-                .limit(window)
-            )
-        )
-        .scalars()
-        .all()
+    stmt = select(LeaderboardSnapshot.as_of_date, LeaderboardSnapshot.payload).where(
+        LeaderboardSnapshot.window == window
     )
-    if not days:
-        return None, None, []
-    first, last = min(days), max(days)
-    rows = (
-        await session.execute(
-            select(
-                Prediction.model,
-                func.count(),
-                func.avg(_hit_value()),
-                func.avg(Evaluation.brier),
-                func.avg(Evaluation.log_loss),
-            )
-            .join(Evaluation, scored)
-            .where(Prediction.target_date >= first, Prediction.target_date <= last)
-            .group_by(Prediction.model)
-        )
-    ).all()
-    standings = [
-        Standing(
-            model=model,
-            count=int(n),
-            hit_rate=float(hit) if hit is not None else None,
-            brier=float(brier) if brier is not None else None,
-            log_loss=float(loss) if loss is not None else None,
-        )
-        for model, n, hit, brier, loss in rows
-    ]
-    standings.sort(
-        key=lambda s: (
-            s.brier if s.brier is not None else float("inf"),
-            -(s.hit_rate or 0.0),
-            s.model,
-        )
+    stmt = (
+        stmt.where(LeaderboardSnapshot.as_of_date == as_of)
+        if as_of is not None
+        else stmt.order_by(LeaderboardSnapshot.as_of_date.desc()).limit(1)
     )
-    return first, last, standings
+    row = (await session.execute(stmt)).first()
+    return None if row is None else (row[0], row[1])
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,7 @@ def scored_rows(session: Session, start: date, end: date, horizon: int = 1) -> l
             Prediction.expected_return,
             Evaluation.exit_date,
             Evaluation.realized_return,
+            Evaluation.excess_return,
             Evaluation.hit,
         )
         .join(Evaluation, Evaluation.prediction_id == Prediction.id)
@@ -150,6 +151,7 @@ def scored_rows(session: Session, start: date, end: date, horizon: int = 1) -> l
             "prob_up": r.prob_up,
             "expected_return": r.expected_return,
             "realized_return": r.realized_return,
+            "excess_return": r.excess_return,
             "hit": bool(r.hit),
         }
     return list(latest.values())

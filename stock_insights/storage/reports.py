@@ -264,6 +264,8 @@ def standings_as_of(session: Session, day: date, window: int = STANDINGS_WINDOW)
         return None
     models = []
     for m in board.payload.get("models", []):
+        if m.get("rank") is None:  # too few dates to be ranked (metrics.leaderboard): not a standing
+            continue
         hit_rate = m.get("hit_rate") or {}
         brier = m.get("brier") or {}
         models.append(

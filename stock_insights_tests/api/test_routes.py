@@ -171,11 +171,11 @@ def test_dashboard_and_leaderboard(seeded: Api) -> None:
     assert [m["code"] for m in movers["losers"]] == ["005930"]
     assert stats["dataset_versions"]["daily_bars"] >= 1
 
+    # The scorecard is the evaluations/leaderboard asset's snapshot (test_leaderboard_route.py); none was
+    # computed from this seed, and both answers say so rather than averaging raw rows.
     board = api.client.get("/api/v1/evaluations/leaderboard", params={"window": 20}, headers=headers).json()
-    assert [row["model"] for row in board["items"]] == ["momentum", "llm"]  # lower Brier first
-    assert board["items"][0]["count"] == len(CODES) * (len(BAR_DAYS) - 1)
-    assert abs(board["items"][0]["brier"] - 0.2) < 1e-9 and 0 <= board["items"][0]["hit_rate"] <= 1
-    assert stats["models"] == board["items"]
+    assert board["items"] == [] and board["as_of_date"] is None and board["horizon"] == 1
+    assert stats["models"] == []
 
 
 def test_ab_arm_assignment_and_experiments(seeded: Api) -> None:

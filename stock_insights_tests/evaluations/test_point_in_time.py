@@ -160,3 +160,15 @@ def test_the_check_fails_on_a_price_after_the_horizon(pipeline: Pipeline) -> Non
     failed = pipeline.run_check(MIDDLE, MIDDLE)
     assert not failed.passed
     assert any("pending but carries hit, realized_return" in text for text in failed.metadata["examples"].value)
+
+    # A scored row whose hit or realized direction disagrees with the binary rule (metrics.outcome): e.g. the
+    # old flat band's label on a small move.
+    assert pipeline.run_check(day, day).passed
+    tamper(pipeline.url, one_day.prediction_id, hit=not one_day.hit)
+    failed = pipeline.run_check(day, day)
+    assert not failed.passed and failed.metadata["violations"].value == 1
+    assert any("disagree with the binary rule" in text for text in failed.metadata["examples"].value)
+    tamper(pipeline.url, one_day.prediction_id, hit=one_day.hit, realized_direction="flat")
+    assert not pipeline.run_check(day, day).passed
+    tamper(pipeline.url, one_day.prediction_id, realized_direction=one_day.realized_direction)
+    assert pipeline.run_check(day, day).passed

@@ -7,8 +7,6 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-FLAT_BAND = 0.003  # the scoring module's band; repeated here so the tests do not lean on it
-
 
 def trading_days(n: int, start: date = date(2025, 1, 2)) -> list[date]:
     days, day = [], start
@@ -23,8 +21,10 @@ def direction_of(prob_up: np.ndarray, band: float = 0.02) -> np.ndarray:
     return np.where(prob_up > 0.5 + band, "up", np.where(prob_up < 0.5 - band, "down", "flat"))
 
 
-def realized_direction(realized: np.ndarray) -> np.ndarray:
-    return np.where(realized > FLAT_BAND, "up", np.where(realized < -FLAT_BAND, "down", "flat"))
+def hit_of(direction: np.ndarray, realized: np.ndarray) -> np.ndarray:
+    """The binary rule, spelled out here so the tests do not lean on metrics.outcome: a call is up iff its
+    direction is "up", the outcome is up iff the return is > 0, a hit is the two agreeing."""
+    return (direction == "up") == (realized > 0)
 
 
 def panel(
@@ -66,7 +66,7 @@ def panel(
                     "prob_up": prob.ravel(),
                     "expected_return": (0.01 * (prob - 0.5)).ravel(),
                     "realized_return": realized.ravel(),
-                    "hit": (direction == realized_direction(realized)).ravel(),
+                    "hit": hit_of(direction, realized).ravel(),
                 }
             )
         )

@@ -11,7 +11,10 @@ import pytest
 from scipy import stats
 
 from stock_insights.metrics.comparison import (
+    MIN_DATES_FOR_VERDICT,
     NO_DIFFERENCE,
+    TOO_FEW_DATES,
+    clustered_mcnemar,
     diebold_mariano,
     experiment_verdicts,
     holm,
@@ -228,3 +231,62 @@ def test_shuffled_outcomes_give_no_significant_difference_in_at_least_95_of_100_
         if not pair.verdict.startswith(NO_DIFFERENCE):
             false_positives.append(seed)
     assert len(false_positives) <= 5, false_positives
+
+
+# --- McNemar clustered by date (issue 13 §6) ----------------------------------------------------------
+
+
+def test_clustered_mcnemar_is_the_t_test_of_per_date_hit_differences() -> None:
+    rng = np.random.default_rng(21)
+    dates = np.repeat(np.arange(30), 12)
+    a, b = rng.random(dates.size) < 0.55, rng.random(dates.size) < 0.5
+    result = clustered_mcnemar(a, b, dates)
+    per_date = pd.Series(a.astype(float) - b.astype(float)).groupby(dates).mean()
+    t = stats.ttest_1samp(per_date, 0.0)
+    assert result.method == "date_clustered" and result.n_dates == 30 and result.df == 29
+    assert result.statistic == pytest.approx(t.statistic, abs=TOL)
+    assert result.p_value == pytest.approx(t.pvalue, abs=TOL)
+    assert result.mean_differential == pytest.approx(per_date.mean(), abs=TOL)
+    assert (result.a_only, result.b_only) == (int(np.sum(a & ~b)), int(np.sum(~a & b)))
+    same = clustered_mcnemar(a, a, dates)
+    assert same.p_value == 1.0 and same.reason == "no discordant pairs"
+    with pytest.raises(ValueError, match="differ in length"):
+        clustered_mcnemar(a, b, dates[:-1])
+
+
+def test_clustering_by_date_keeps_the_level_where_pooled_mcnemar_does_not() -> None:
+    """Equal arms whose hits move together within a date (one shock per date shared by every stock): the
+    pooled McNemar counts 20 stocks as 20 independent pairs and rejects far above 5%; the test on per-date
+    differences stays near 5%. 300 replications: the binomial sd of a 5% rate is 1.3 points."""
+    rng = np.random.default_rng(3)
+    n_dates, n_stocks, runs = 30, 20, 300
+    dates = np.repeat(np.arange(n_dates), n_stocks)
+    pooled = clustered = 0
+    for _ in range(runs):
+        shock = rng.normal(0, 1.5, (n_dates, 1))  # the date's common move, seen alike by every stock
+        a = (shock + rng.normal(0, 1, (n_dates, n_stocks)) > 0).ravel()
+        b = (-shock + rng.normal(0, 1, (n_dates, n_stocks)) > 0).ravel()  # same skill, opposite exposure
+        pooled += mcnemar(a, b).p_value <= 0.05
+        clustered += clustered_mcnemar(a, b, dates).p_value <= 0.05
+    assert pooled / runs > 0.3, pooled
+    assert clustered / runs <= 0.08, clustered
+
+
+def test_a_pair_with_too_few_dates_gets_no_verdict_and_stays_out_of_holm() -> None:
+    rows = panel(8, MIN_DATES_FOR_VERDICT - 1, 20, {"signal": 1.0, "noise": 0.0}, gamma=0.05)
+    result = experiment_verdicts(rows, ["noise", "signal"])
+    (pair,) = result.pairs
+    assert pair.verdict.startswith(TOO_FEW_DATES) and pair.better_on_hits is None and pair.better_on_loss is None
+    assert result.n_tests == 0 and pair.mcnemar_p_holm is None and pair.diebold_mariano_p_holm is None
+    enough = experiment_verdicts(panel(8, MIN_DATES_FOR_VERDICT, 20, {"signal": 1.0, "noise": 0.0}, gamma=0.05),
+                                 ["noise", "signal"]).pairs[0]
+    assert enough.mcnemar_p_holm is not None and not enough.verdict.startswith(TOO_FEW_DATES)
+
+
+def test_hits_are_recomputed_with_the_binary_rule_not_read_from_a_stale_column() -> None:
+    rows = panel(9, 30, 20, {"m1": 1.0, "m2": 0.0})
+    stale = rows.assign(hit=~rows["hit"])  # a stored hit of the old rule must not change the comparison
+    fresh = experiment_verdicts(rows, ["m1", "m2"]).pairs[0]
+    assert experiment_verdicts(stale, ["m1", "m2"]).pairs[0] == fresh
+    m1 = rows[rows["model"] == "m1"]
+    assert fresh.hit_rate_a == pytest.approx(np.mean((m1["direction"] == "up") == (m1["realized_return"] > 0)))

@@ -106,7 +106,7 @@ def test_end_date_limits_the_rows(rows: pd.DataFrame) -> None:
 
 def test_bad_rows_raise(rows: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="lack columns"):
-        build_leaderboards(rows.drop(columns="hit"))
+        build_leaderboards(rows.drop(columns="direction"))
     with pytest.raises(ValueError, match="more than one scored row"):
         build_leaderboards(pd.concat([rows, rows.iloc[:1]]))
     broken = rows.copy()
@@ -153,3 +153,50 @@ def test_three_models_250_days_200_stocks_is_fast() -> None:
     assert len(boards[250].models) == 3 and boards[250].models[0].n_predictions == 50_000
     assert elapsed < 5.0, f"{elapsed:.2f} s"
     assert math.isfinite(boards[250].models[0].portfolio.net.information_ratio)
+
+
+def test_one_binary_rule_for_hits_and_unchanged_closes_are_counted(rows: pd.DataFrame) -> None:
+    """Hits come from direction and realized return (up iff > 0; "flat" is a not-up call), never from a stale
+    stored column; exactly-zero returns are "not up" and counted."""
+    frame = rows.copy()
+    zero = frame.index[(frame["model"] == "good")][:3]
+    frame.loc[zero, "realized_return"] = 0.0
+    frame["hit"] = ~frame["hit"]  # whatever a stored column says, the rule decides
+    model = {m.model: m for m in build_leaderboards(frame, windows=[250])[250].models}["good"]
+    good = frame[frame["model"] == "good"]
+    called_up, went_up = good["direction"] == "up", good["realized_return"] > 0
+    assert model.hit_rate.hits == int((called_up == went_up).sum())
+    assert model.n_unchanged == 3
+    assert model.confusion.true_up == int((called_up & went_up).sum())
+
+
+def test_excess_return_of_up_calls(rows: pd.DataFrame) -> None:
+    rng = np.random.default_rng(12)
+    frame = rows.assign(excess_return=rng.normal(0.0, 0.01, len(rows)))
+    frame.loc[frame.index[:5], "excess_return"] = np.nan  # the index had no close: unknown, left out
+    board = build_leaderboards(frame, windows=[250])[250]
+    model = {m.model: m for m in board.models}["good"]
+    ups = frame[(frame["model"] == "good") & (frame["direction"] == "up")]
+    known = ups["excess_return"].dropna()
+    assert model.excess_return.n == len(known) and model.excess_return.n_without_index == len(ups) - len(known)
+    assert model.excess_return.mean == pytest.approx(known.mean(), abs=TOL)
+    daily = ups.dropna(subset=["excess_return"]).groupby("date")["excess_return"].mean()
+    assert model.excess_return.daily.mean == pytest.approx(daily.mean(), abs=TOL)
+    without = {m.model: m for m in build_leaderboards(rows, windows=[20])[20].models}["good"]
+    assert without.excess_return.mean is None and without.excess_return.reason
+
+
+def test_models_with_too_few_dates_are_listed_unranked_and_pairs_compared(rows: pd.DataFrame) -> None:
+    board = build_leaderboards(rows, windows=[60])[60]
+    by_model = {m.model: m for m in board.models}
+    assert by_model["late"].n_dates == 10 and by_model["late"].rank is not None  # ten dates: the minimum, ranked
+    short = rows[~((rows["model"] == "late") & (rows["date"] < sorted(rows["date"].unique())[-5]))]
+    board = build_leaderboards(short, windows=[60])[60]
+    by_model = {m.model: m for m in board.models}
+    assert by_model["late"].rank is None and "too few dates" in by_model["late"].unranked_reason
+    assert sorted(m.rank for m in board.models if m.rank is not None) == [1, 2]
+    assert board.models[-1].model == "late"  # unranked models come after the ranked ones
+    pairs = {(p.arm_a, p.arm_b): p for p in board.comparisons.pairs}
+    assert set(pairs) == {("bad", "good"), ("bad", "late"), ("good", "late")}
+    assert pairs[("bad", "late")].verdict.startswith("too few paired dates")
+    assert pairs[("bad", "good")].n_dates == 60 and pairs[("bad", "good")].mcnemar.method == "date_clustered"

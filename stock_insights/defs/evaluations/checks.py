@@ -24,8 +24,9 @@ MAX_LISTED = 20
     description="No evaluation uses a price after its horizon: checked against the stored rows of the partitions "
     "(every evaluation exiting on them, and the pending ones of the forecasts they read). Entry day = the session "
     "before the target day; exit day = exactly the horizon-th session after the entry, never later; entry and exit "
-    "prices = the stored closes (daily_bars) of those days; realized return = exit/entry - 1; a pending row carries "
-    "no realized field.",
+    "prices = the stored closes (daily_bars) of those days; realized return = exit/entry - 1; realized direction "
+    "and hit follow the binary rule of metrics.outcome (up iff realized return > 0); a pending row carries no "
+    "realized field.",
     partitions_def=trading_days,
     blocking=True,
 )

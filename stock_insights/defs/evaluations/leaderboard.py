@@ -50,7 +50,7 @@ def markdown_table(board: dict, horizon: int = 1) -> str:
         ic = (m["ic"].get("expected_return") or {}).get("rank_ic") or {}
         net = (m.get("portfolio") or {}).get("net") or {}
         cells = [
-            str(m["rank"]),
+            "–" if m["rank"] is None else str(m["rank"]),
             m["model"],
             str(m["n_predictions"]),
             f"{_fmt(hr['rate'])} [{_fmt(hr['ci_low'])}, {_fmt(hr['ci_high'])}]",
@@ -103,26 +103,11 @@ def leaderboard(context: dg.AssetExecutionContext, database: DatabaseResource) -
             for e in session.execute(select(Experiment).where(Experiment.status == "running")).scalars()
         ]
         for day in days:
-            sessions = calendar.sessions(day - timedelta(days=max(WINDOWS) * 2), day)[-max(WINDOWS) :]
-            frame = pd.DataFrame(scored_rows(session, sessions[0], day))
-            if frame.empty:
+            built = snapshot_rows(session, day, metric_settings, experiments)
+            if built is None:
                 context.log.warning(f"no scored prediction up to {day}: no leaderboard")
                 continue
-            boards = build_leaderboards(frame, windows=WINDOWS, end=day, settings=metric_settings)
-            payloads = {w: to_jsonable(b) for w, b in boards.items()}
-            ab = verdicts(frame, experiments, horizon=1)
-            long_boards = horizon_5_boards(session, sessions[0], day, metric_settings, experiments)
-            rows = []
-            for window, payload in payloads.items():
-                payload["horizon"] = 1
-                payload["experiments"] = ab
-                table = markdown_table(payload)
-                if window in long_boards:
-                    payload["horizon_5"] = long_boards[window]
-                    table += "\n\n" + markdown_table(long_boards[window], HORIZON_5)
-                rows.append(
-                    {"as_of_date": day, "window": window, "payload": payload, "markdown": table, "created_at": utcnow()}
-                )
+            boards, rows = built
             upsert(session, LeaderboardSnapshot.__table__, rows, update=["payload", "markdown", "created_at"])
             last_tables = "\n\n".join(r["markdown"] for r in rows)
             board = boards[
@@ -143,6 +128,34 @@ def leaderboard(context: dg.AssetExecutionContext, database: DatabaseResource) -
     return dg.MaterializeResult(metadata=metadata)
 
 
+def snapshot_rows(session, day, metric_settings: MetricSettings, experiments: list):  # type: ignore[no-untyped-def]
+    """(the horizon-1 boards, the ``leaderboards`` rows of ``day``: one per window) or None without scored rows.
+
+    What the asset stores and the API serves: ``payload`` is ``to_jsonable`` of the horizon-1 board, with
+    ``horizon``, the running experiments' verdicts and the horizon-5 board of the same window (``horizon_5``).
+    """
+    sessions = calendar.sessions(day - timedelta(days=max(WINDOWS) * 2), day)[-max(WINDOWS) :]
+    frame = pd.DataFrame(scored_rows(session, sessions[0], day))
+    if frame.empty:
+        return None
+    boards = build_leaderboards(frame, windows=WINDOWS, end=day, settings=metric_settings)
+    payloads = {w: to_jsonable(b) for w, b in boards.items()}
+    ab = verdicts(frame, experiments, horizon=1)
+    long_boards = horizon_5_boards(session, sessions[0], day, metric_settings, experiments)
+    rows = []
+    for window, payload in payloads.items():
+        payload["horizon"] = 1
+        payload["experiments"] = ab
+        table = markdown_table(payload)
+        if window in long_boards:
+            payload["horizon_5"] = long_boards[window]
+            table += "\n\n" + markdown_table(long_boards[window], HORIZON_5)
+        rows.append(
+            {"as_of_date": day, "window": window, "payload": payload, "markdown": table, "created_at": utcnow()}
+        )
+    return boards, rows
+
+
 def verdicts(frame: pd.DataFrame, experiments: list, horizon: int) -> dict:
     """Each running experiment's paired verdicts on ``frame`` (arms whose model has rows)."""
     out = {}
@@ -159,7 +172,8 @@ def horizon_5_boards(session, first, day, metric_settings: MetricSettings, exper
     if frame.empty:
         return {}
     boards = {
-        w: to_jsonable(b) for w, b in build_leaderboards(frame, WINDOWS, end=day, settings=metric_settings).items()
+        w: to_jsonable(b)
+        for w, b in build_leaderboards(frame, WINDOWS, end=day, settings=metric_settings, horizon=HORIZON_5).items()
     }
     ab = verdicts(frame, experiments, horizon=HORIZON_5)
     for board in boards.values():
