@@ -8,6 +8,14 @@ that does not parse, an answer that violates the schema or our bounds, a truncat
 refusal) is retried here, up to ``entry.max_attempts`` calls, and counted per model in
 ``LLMCounters``.
 
+Citations: every document id an answer cites, in ``evidence_ids`` or written in its lists and summary,
+must be a document the prompt showed (``prompts.check_citations``); ``cited_inputs`` records all of
+them, each with its ``first_seen_at``. An answer citing anything else is asked again once, with a
+correction naming the ids it may cite (``citation_retries``); if the answer still cites them (or the
+corrected call fails), the unknown citations are removed from the returned rationale and listed in
+``PredictionOutput.citations_removed`` (``citations_removed`` per model). The cache keeps the model's
+answer as given; a replay is checked and cleaned the same way.
+
 Cost: each call's usage is priced from the registry (OpenRouter's ``usage.cost`` when the answer
 carries it) and recorded in a ``SpendLedger``; before each call, the worst case of that call
 (prompt estimate plus ``max_tokens`` of output) must fit under the model's daily cap (KST day), or
@@ -41,9 +49,11 @@ from stock_insights.predictors.prompts import (
     ANSWER_SCHEMA,
     ForecastAnswer,
     RenderedPrompt,
-    filter_evidence,
+    check_citations,
+    citation_correction,
     render_prompt,
     response_format,
+    without_citations,
 )
 from stock_insights.storage.db import session_scope, utcnow
 from stock_insights.storage.llm_cache import CachedAnswer
@@ -69,6 +79,8 @@ COUNTER_KINDS = (
     "api_error",
     "cost_cap",
     "dropped_evidence_ids",
+    "citation_retries",
+    "citations_removed",
 )
 # A truncated answer is retried with more room, up to this multiple of the configured max_tokens.
 MAX_TOKENS_GROWTH = 4
@@ -410,16 +422,9 @@ class LLMPredictor:
                 log.warning("%s: cached answer %s… is unreadable; asking the model again", self.name, key[:12])
             else:
                 self.counters.increment(self.name, "replays")
-                kept, _ = filter_evidence(answer.evidence_ids, rendered.documents)
-                return self._output(data, rendered, answer, kept, Usage(replay=True))
+                return self._output(data, rendered, answer, Usage(replay=True))
 
         answer, usage, record = self._ask(rendered, data.horizon)
-        kept, dropped = filter_evidence(answer.evidence_ids, rendered.documents)
-        if dropped:
-            # Never trusted: an id the prompt did not show is dropped, and the model is marked for it.
-            self.counters.increment(self.name, "dropped_evidence_ids", len(dropped))
-            log.warning("%s: dropped %d evidence id(s) not in the prompt: %s", self.name, len(dropped), dropped[:5])
-        record["dropped_evidence_ids"] = dropped
         assert self.entry.model
         try:
             self.cache.put(
@@ -432,11 +437,25 @@ class LLMPredictor:
         except Exception:
             # The answer is paid for: a cache that cannot be written costs a future call, not this forecast.
             log.exception("%s: could not store the answer under %s…", self.name, key[:12])
-        return self._output(data, rendered, answer, kept, usage)
+        return self._output(data, rendered, answer, usage)
 
     def _output(
-        self, data: PredictionInput, rendered: RenderedPrompt, answer: ForecastAnswer, kept: list[str], usage: Usage
+        self, data: PredictionInput, rendered: RenderedPrompt, answer: ForecastAnswer, usage: Usage
     ) -> PredictionOutput:
+        """The prediction: only verifiable citations, each recorded in ``cited_inputs``."""
+        check = check_citations(answer, rendered.documents)
+        if check.unknown:
+            # Never stored: an id the prompt did not show is removed, and the model is marked for it.
+            self.counters.increment(self.name, "citations_removed", len(check.unknown))
+            if check.unknown_evidence:
+                self.counters.increment(self.name, "dropped_evidence_ids", len(check.unknown_evidence))
+            log.warning(
+                "%s: removed %d citation(s) of documents not in the prompt: %s",
+                self.name,
+                len(check.unknown),
+                check.unknown[:5],
+            )
+            answer = without_citations(answer, check.unknown)
         return PredictionOutput(
             direction=answer.direction,
             prob_up=answer.prob_up,
@@ -446,9 +465,10 @@ class LLMPredictor:
                 concerns=list(answer.potential_concerns),
                 summary=answer.summary,
             ),
-            cited_inputs=rendered.cited_inputs(data, kept),
+            cited_inputs=rendered.cited_inputs(data, check.cited),
             usage=usage,
             prompt_version=rendered.version,
+            citations_removed=check.unknown,
         )
 
     # -- calls ---------------------------------------------------------------------------------------
@@ -558,6 +578,8 @@ class LLMPredictor:
         messages = list(rendered.messages)
         total = Usage()
         failures: list[tuple[str, str]] = []
+        # A valid answer that cited documents the prompt never showed, kept while it is asked again once.
+        miscited: tuple[ForecastAnswer, dict[str, Any]] | None = None
         for attempt in range(1, self.entry.max_attempts + 1):
             estimate = self._estimate(messages, max_tokens)
             self._reserve(estimate)
@@ -589,7 +611,7 @@ class LLMPredictor:
             self._log_served(response)
             outcome = self._judge(response, horizon)
             if outcome.answer is not None:
-                self.counters.increment(self.name, "answers")
+                unknown = check_citations(outcome.answer, rendered.documents).unknown
                 record = {
                     "answer": outcome.answer.model_dump(),
                     "content": outcome.content,
@@ -607,7 +629,23 @@ class LLMPredictor:
                         "parameters": self._parameters(),
                         "response_format": self._response_format(),
                     },
+                    "unknown_citations": unknown,
+                    "citation_retried": miscited is not None,
                 }
+                if unknown and miscited is None and attempt < self.entry.max_attempts:
+                    # Asked again once, told which ids it may cite; if it still cites others, they are removed.
+                    self.counters.increment(self.name, "citation_retries")
+                    log.warning("%s: the answer cites documents not in the prompt %s; asking again", self.name,
+                                unknown[:5])
+                    miscited = (outcome.answer, record)
+                    messages = [
+                        *rendered.messages,
+                        {"role": "assistant", "content": (outcome.content or "")[:4000]},
+                        {"role": "user", "content": citation_correction(unknown, rendered.documents)},
+                    ]
+                    max_tokens = configured_max
+                    continue
+                self.counters.increment(self.name, "answers")
                 return outcome.answer, total, record
             assert outcome.failure is not None
             failures.append((outcome.failure, outcome.detail))
@@ -637,5 +675,10 @@ class LLMPredictor:
                 ]
             else:
                 messages = list(rendered.messages)
+        if miscited is not None:
+            # The correction brought no valid answer: the first one stands, its unknown citations removed later.
+            self.counters.increment(self.name, "answers")
+            answer, record = miscited
+            return answer, total, {**record, "failures": [kind for kind, _ in failures], "attempts": attempt}
         self.counters.increment(self.name, "exhausted")
         raise LLMAnswerError(self.name, failures, total)

@@ -373,3 +373,82 @@ def render_prompt(
     ]
     messages = [{"role": "system", "content": system}, {"role": "user", "content": "\n".join(lines)}]
     return RenderedPrompt(version=version, messages=messages, documents=shown, prices=prices, financials=financials)
+
+
+# --- citations in the rationale -------------------------------------------------------------------
+
+# A document id as the prompt shows it (``evidence_id``), wherever it is written: ``[news:123]``,
+# ``(disclosure:20261002000123)``, ``[news:1, news:2]`` or bare in a sentence.
+CITATION = re.compile(r"\b(?:news|disclosure|report):[0-9A-Za-z][0-9A-Za-z_-]*")
+_EMPTY_BRACKETS = re.compile(r"\s*[\[(]\s*(?:[,;]\s*)*[\])]")
+_SPACE_BEFORE_STOP = re.compile(r"\s+([.,;:!?])")
+_LOOSE_SEPARATORS = re.compile(r"([\[(])\s*[,;]\s*|\s*[,;]\s*([\])])|,\s*,")
+
+
+def text_citations(text: str) -> list[str]:
+    """The document ids a piece of rationale text cites, in order, without duplicates."""
+    return list(dict.fromkeys(CITATION.findall(text)))
+
+
+def strip_citations(text: str, unknown: set[str]) -> str:
+    """``text`` without the citations of ``unknown`` ids (and the brackets or separators they leave)."""
+    if not unknown or not text:
+        return text
+    out = CITATION.sub(lambda m: "" if m.group(0) in unknown else m.group(0), text)
+    previous = None
+    while previous != out:
+        previous = out
+        out = _LOOSE_SEPARATORS.sub(lambda m: m.group(1) or m.group(2) or ",", out)
+        out = _EMPTY_BRACKETS.sub("", out)
+    return _SPACE_BEFORE_STOP.sub(r"\1", " ".join(out.split())).strip()
+
+
+@dataclass(frozen=True)
+class CitationCheck:
+    """An answer's citations against the documents its prompt showed.
+
+    ``cited`` are the shown documents the answer cites anywhere (evidence ids, then the ids written in
+    the lists and the summary), in prompt order: what ``cited_inputs`` must record. ``unknown`` are the
+    cited ids that name no shown document, as the model wrote them; ``unknown_evidence`` the part of
+    them that came in ``evidence_ids``."""
+
+    cited: list[str]
+    unknown: list[str]
+    unknown_evidence: list[str]
+
+
+def answer_text(answer: ForecastAnswer) -> list[str]:
+    return [*answer.positive_developments, *answer.potential_concerns, answer.summary]
+
+
+def check_citations(answer: ForecastAnswer, shown: dict[str, DocumentInput]) -> CitationCheck:
+    kept, dropped = filter_evidence(answer.evidence_ids, shown)
+    in_text = [c for text in answer_text(answer) for c in text_citations(text)]
+    cited = set(kept) | {c for c in in_text if c in shown}
+    unknown = list(dict.fromkeys([*dropped, *(c for c in in_text if c not in shown)]))
+    return CitationCheck(cited=[e for e in shown if e in cited], unknown=unknown, unknown_evidence=dropped)
+
+
+def without_citations(answer: ForecastAnswer, unknown: list[str]) -> ForecastAnswer:
+    """The answer with every citation of an ``unknown`` id removed from its text and its evidence ids."""
+    if not unknown:
+        return answer
+    drop = set(unknown)
+    return answer.model_copy(
+        update={
+            "positive_developments": [t for t in (strip_citations(x, drop) for x in answer.positive_developments) if t],
+            "potential_concerns": [t for t in (strip_citations(x, drop) for x in answer.potential_concerns) if t],
+            "summary": strip_citations(answer.summary, drop),
+            "evidence_ids": [e for e in answer.evidence_ids if e not in drop],
+        }
+    )
+
+
+def citation_correction(unknown: list[str], shown: dict[str, DocumentInput]) -> str:
+    """The user message that asks a model again after it cited what the prompt never showed."""
+    allowed = ", ".join(shown) if shown else "none: this prompt shows no document, so cite none"
+    return (
+        f"That answer cites {', '.join(unknown[:10])}, which {'is' if len(unknown) == 1 else 'are'} not among the "
+        f"documents given. Cite only ids shown in brackets in the user message ({allowed}), in evidence_ids and in "
+        "the text alike. Answer again with one JSON object that follows the schema exactly, and nothing else."
+    )

@@ -25,8 +25,34 @@ The vectors are the offline ``HashingEmbedder``'s at the requested dimension: de
 lexical, so tests of search through the real SDK find what shares words with the query.
 
 The chat answers are deterministic and not clever. From the user messages the sandbox reads the
-bracketed document ids (``[news:123]``) and the tone words of ``newsroom.LEXICON`` in each document's
-lines; a hash of the whole prompt adds a little noise. ``response_format`` is honoured:
+bracketed document ids (``[news:123]``), each document's date and the tone words of
+``newsroom.LEXICON`` in its lines. The reading is ``m = tanh(sum of tones / 3)`` over the documents of
+the latest day before the prompt's ``Cutoff:`` day (the previous session's news: what the planted
+relation says moves the target session). Each simulated model reads ``m`` with its own skill, so that
+an A/B comparison has a true ordering to find: it adds Gaussian noise of its own standard deviation,
+``m' = m + noise * z`` with ``z = Φ⁻¹(u)`` and ``u`` from a SHA-256 of the request's ``model`` and the
+whole prompt (an answer is a pure function of (model, prompt)), and answers
+``prob_up = Φ(0.2 * m')`` within [0.03, 0.97] (``PROBIT_PER_READING``: calibrated for the noise-free
+reader, as the news-tone baseline's ``Φ(0.20·m)``; a noisy reader is as confident as if it were not
+noisy, so it is overconfident), ``direction`` "up" above 0.52, "down" below 0.48, else "flat". The
+model is the request's ``model`` field, matched by prefix, longest first (``MODEL_SKILLS``):
+
+    =================================================  =====  ======================================
+    model id (prefix)                                  noise  skill
+    =================================================  =====  ======================================
+    gpt-4o, openai/gpt-4o (gpt-4o-2024-08-06, ...)     0      reads the planted tone exactly
+    gpt-4o-mini, openai/gpt-4o-mini                    3.0    mostly noise, overconfident
+    deepseek/deepseek-chat (-v3, -v3-0324, ...)        3.0    as gpt-4o-mini: the equal-skill pair
+    anything else (any vendor/model on /openrouter)    1.0    in between
+    =================================================  =====  ======================================
+
+``gpt-4o-mini`` and ``deepseek/deepseek-chat`` share a skill but not their noise (their hashes differ):
+two models of equal planted skill whose answers still differ, for the null comparison.
+``benchmarks/sandbox_model_skill.py`` runs the graph over the sandbox year with the three and prints the
+comparison; ``stock_insights_tests/evaluations/test_sandbox_significance.py`` runs a shorter window.
+The answer's lists cite the toned documents they rest on (``Title [news:123]``, up to three each way)
+and ``evidence_ids`` names at most four of them, as real models cite less consistently than asked; the
+predictor records every cited document, wherever it is cited. ``response_format`` is honoured:
 ``json_schema`` answers an object valid against the given schema (strict schemas are checked as
 OpenAI checks them: every property required, ``additionalProperties: false``), ``json_object``
 answers the forecast object (and, as OpenAI, refuses a request whose messages never say "json"),
@@ -38,7 +64,7 @@ Faults (``POST /_sandbox/faults``): ``openai_429``, ``openai_500``, ``delay`` on
 on chat only, content faults answered with HTTP 200: ``malformed_content`` (prose, not JSON),
 ``truncated`` (half the JSON, ``finish_reason: "length"``), ``refusal`` (``message.refusal`` set,
 ``content`` null), ``invalid_schema`` (JSON without the required ``prob_up``), ``unknown_evidence``
-(cites ids that the prompt never showed).
+(cites ids that the prompt never showed: two in ``evidence_ids``, one in the concerns' text).
 
 Daily reports: a request whose system prompt starts with the report writer's marker
 (``[stock_insights daily report v1]``) is answered, whatever its ``response_format``, with a Markdown
@@ -59,6 +85,7 @@ import math
 import re
 import secrets
 import time
+from statistics import NormalDist
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -117,6 +144,21 @@ CACHE_BLOCK = 128
 _MAX_CACHED_PREFIXES = 200_000
 _EVIDENCE = re.compile(r"\[((?:news|disclosure|report):[^\]\s]+)\]")
 _RETURN_LINE = re.compile(r"(\d+)-session return: ([+-]?\d+(?:\.\d+)?)%")
+# Simulated forecasters (module docstring): request model id prefix -> sd of the noise on the tone reading.
+# Longest prefixes first, so that gpt-4o-mini is not read as gpt-4o.
+MODEL_SKILLS: tuple[tuple[str, float], ...] = (
+    ("openai/gpt-4o-mini", 3.0),
+    ("gpt-4o-mini", 3.0),
+    ("deepseek/deepseek-chat", 3.0),
+    ("openai/gpt-4o", 0.0),
+    ("gpt-4o", 0.0),
+)
+DEFAULT_MODEL_NOISE = 1.0
+# P(up) = Φ(PROBIT_PER_READING * reading): calibrated for the noise-free reader, as the news-tone baseline's
+# Φ(0.20·m) (stock_insights/predictors/news_tone.py derives it from the planted BETA and SIGMA).
+PROBIT_PER_READING = 0.2
+_DOC_DATE = re.compile(r"\s*(\d{4}-\d{2}-\d{2}) \d{2}:\d{2} KST")
+_CUTOFF = re.compile(r"^Cutoff: (\d{4}-\d{2}-\d{2})", re.MULTILINE)
 _TONE_WEIGHTS = {"strong_positive": 2, "positive": 1, "neutral": 0, "negative": -1, "strong_negative": -2}
 REFUSAL = "I'm sorry, but I can't assist with that request."
 
@@ -336,13 +378,33 @@ def _title(block: str) -> str:
     return block.strip().splitlines()[0][:120] if block.strip() else ""
 
 
-def _forecast(prompt_text: str, user_text: str) -> dict[str, Any]:
-    """The sandbox's forecast: document tone, a little prompt-hash noise, and the price trend line."""
-    noise = int.from_bytes(hashlib.sha256(prompt_text.encode()).digest()[:8], "big") / 2**64 - 0.5
+def model_noise(model: str) -> float:
+    """The simulated model's reading noise (``MODEL_SKILLS``, longest matching prefix; the module docstring)."""
+    for prefix, noise in MODEL_SKILLS:
+        if model.startswith(prefix):
+            return noise
+    return DEFAULT_MODEL_NOISE
+
+
+def _standard_normal(*parts: str) -> float:
+    """A deterministic N(0, 1) draw from a hash of ``parts``."""
+    digest = hashlib.sha256("\x1f".join(parts).encode()).digest()
+    u = (int.from_bytes(digest[:8], "big") + 0.5) / 2**64  # in (0, 1)
+    return NormalDist().inv_cdf(u)
+
+
+def _forecast(prompt_text: str, user_text: str, model: str = "gpt-4o") -> dict[str, Any]:
+    """The sandbox's forecast: document tone read with the model's own noise, and the price trend line."""
     docs = _documents(user_text)
     tones = {doc_id: _tone(block) for doc_id, block in docs.items()}
-    tone = math.tanh(sum(tones.values()) / 3)
-    prob_up = min(0.97, max(0.03, 0.5 + 0.25 * tone + 0.08 * noise))
+    dates = {doc_id: match.group(1) for doc_id, block in docs.items() if (match := _DOC_DATE.match(block))}
+    cutoff = _CUTOFF.search(user_text)
+    before = sorted({d for d in dates.values() if cutoff is None or d < cutoff.group(1)})
+    latest = [doc_id for doc_id, d in dates.items() if before and d == before[-1]]
+    tone = math.tanh(sum(tones[d] for d in latest) / 3)  # the reading m, in (-1, 1)
+    noise = model_noise(model)
+    reading = tone + noise * _standard_normal(model, prompt_text) if noise else tone
+    prob_up = min(0.97, max(0.03, NormalDist().cdf(PROBIT_PER_READING * reading)))
     direction = "up" if prob_up > 0.52 else "down" if prob_up < 0.48 else "flat"
     positive = [f"{_title(docs[d])} [{d}]" for d, t in tones.items() if t > 0][:3]
     concerns = [f"{_title(docs[d])} [{d}]" for d, t in tones.items() if t < 0][:3]
@@ -353,7 +415,8 @@ def _forecast(prompt_text: str, user_text: str) -> dict[str, Any]:
     cited = [d for d, t in tones.items() if t != 0][:4] or list(docs)[:2]
     summary = (
         f"Sandbox forecast from {len(docs)} document(s): {sum(t > 0 for t in tones.values())} positive and "
-        f"{sum(t < 0 for t in tones.values())} negative by their wording (tone {tone:+.2f}). "
+        f"{sum(t < 0 for t in tones.values())} negative by their wording; the latest day's {len(latest)} read "
+        f"{tone:+.2f}. "
         "Deterministic and simple; not investment advice."
     )
     return {
@@ -703,9 +766,12 @@ def build_openai_router(faults: FaultQueue) -> APIRouter:
             stats["chat_report_requests"] += 1
             content = report_answer(user_text, content_fault)
         else:
-            forecast = _forecast(prompt_text, user_text)
+            forecast = _forecast(prompt_text, user_text, body.model)
             if content_fault == "unknown_evidence":
                 forecast["evidence_ids"] = [*forecast["evidence_ids"], "news:999999999", "disclosure:00000000000000"]
+                forecast["potential_concerns"] = [
+                    *forecast["potential_concerns"], "A lawsuit is said to be coming [news:888888888]"
+                ]
             answer: Any = _conform(forecast, schema) if schema is not None else forecast
             if content_fault == "invalid_schema" and isinstance(answer, dict) and answer:
                 answer.pop("prob_up" if "prob_up" in answer else next(iter(answer)))

@@ -19,7 +19,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from stock_insights import calendar
+from stock_insights import calendar, clock
 from stock_insights.sandbox.market import KST
 from stock_insights.sandbox.naver import NaverConfig
 from stock_insights.settings import reset_settings_cache
@@ -31,13 +31,13 @@ NEWS_POLL_EVERY = timedelta(days=80)
 
 
 class Clock:
-    """The sandbox's ``now``: a KST moment the test moves, or the real clock (``None``)."""
+    """The sandbox's ``now``: a KST moment the test moves, or the project's clock (``None``)."""
 
     def __init__(self, moment: datetime | None = None) -> None:
         self.moment = moment
 
     def __call__(self) -> datetime:
-        return datetime.now(KST) if self.moment is None else self.moment
+        return clock.now_kst() if self.moment is None else self.moment
 
 
 @dataclass

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from stock_insights.predictors.base import PredictionOutput
+from stock_insights.predictors.base import DocumentInput, PredictionOutput
 from stock_insights.predictors.llm import (
     CostCapReached,
     LLMAnswerError,
@@ -23,14 +23,14 @@ from stock_insights.predictors.llm import (
     SqlSpendLedger,
     default_client_factory,
 )
-from stock_insights.predictors.prompts import evidence_id
+from stock_insights.predictors.prompts import evidence_id, text_citations
 from stock_insights.settings import Settings
 from stock_insights.storage.db import make_engine, session_scope, upsert, utcnow
 from stock_insights.storage.forecasts import upsert_predictions
 from stock_insights.storage.llm_cache import SqlLLMCache
 from stock_insights.storage.migrate import upgrade
 from stock_insights.storage.models import Stock
-from stock_insights_tests.predictions.conftest import TARGET, entry, make_input
+from stock_insights_tests.predictions.conftest import TARGET, doc, entry, make_input
 
 
 def _stats(sandbox) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -179,22 +179,94 @@ def test_rate_limits_are_retried_by_the_sdk(sandbox, client_factory, counters) -
     assert counters.get("gpt-4o")["api_error"] == 1
 
 
-def test_evidence_ids_the_prompt_never_showed_are_dropped(sandbox, client_factory, counters) -> None:  # type: ignore[no-untyped-def]
+def _cited(out: PredictionOutput) -> list[str]:
+    return [f"{d['doc_type']}:{d['doc_id']}" for d in out.cited_inputs["documents"]]  # type: ignore[index, union-attr]
+
+
+def _rationale_citations(out: PredictionOutput) -> set[str]:
+    texts = [*out.rationale.positive, *out.rationale.concerns, out.rationale.summary]
+    return {c for text in texts for c in text_citations(text)}
+
+
+def _toned_documents() -> list[DocumentInput]:
+    """Twelve documents with tone words both ways: the sandbox's lists cite up to six of them, its evidence_ids four."""
+    words = ["호실적", "부진", "강세", "약세", "수주", "소송", "보합"]
+    return [doc(str(300 + i), f"삼성전자 {words[i % 7]} 소식", f"{words[(3 * i) % 7]} 기사", i + 1) for i in range(12)]
+
+
+def test_every_document_the_rationale_cites_is_recorded_with_its_first_sighting(  # type: ignore[no-untyped-def]
+    sandbox, client_factory, counters
+) -> None:
+    """The cause of issue 13 §2: the answer's lists cite documents its evidence_ids leave out, and cited_inputs
+    used to record the evidence_ids only. Now every cited document of the prompt is recorded."""
+    data = make_input(documents=_toned_documents())
+    cache = MemoryAnswerCache()
+    out = LLMPredictor(entry("gpt-4o"), client_factory=client_factory, cache=cache, counters=counters).predict(data)
+    assert out is not None and out.citations_removed == []
+    (row,) = cache._rows.values()
+    in_text = _rationale_citations(out)
+    assert not in_text <= set(row.response["answer"]["evidence_ids"])  # the sandbox cites more than it lists
+    assert in_text and in_text <= set(_cited(out))
+    shown = {evidence_id(d): d for d in data.documents}
+    for recorded in out.cited_inputs["documents"]:  # type: ignore[union-attr]
+        source = shown[f"{recorded['doc_type']}:{recorded['doc_id']}"]
+        assert datetime.fromisoformat(recorded["first_seen_at"]) == source.first_seen_at < data.as_of
+    assert _stats(sandbox)["chat_requests"] == 1 and counters.get("gpt-4o")["citation_retries"] == 0
+
+
+def test_an_answer_citing_documents_never_shown_is_asked_again_once(sandbox, client_factory, counters) -> None:  # type: ignore[no-untyped-def]
     _fault(sandbox, "unknown_evidence")
     data = make_input()
     cache = MemoryAnswerCache()
     out = LLMPredictor(entry("gpt-4o"), client_factory=client_factory, cache=cache, counters=counters).predict(data)
-    assert out is not None
-    cited = [f"{d['doc_type']}:{d['doc_id']}" for d in out.cited_inputs["documents"]]  # type: ignore[index, union-attr]
+    assert out is not None and out.citations_removed == []
+    counts = counters.get("gpt-4o")
+    assert counts["calls"] == 2 and counts["citation_retries"] == 1 and counts["citations_removed"] == 0
+    assert _stats(sandbox)["chat_requests"] == 2 and _stats(sandbox)["chat_content_faults"] == 1
+    cited = _cited(out)
     assert cited and set(cited) <= {evidence_id(d) for d in data.documents}
-    assert "news:999999999" not in cited
-    assert counters.get("gpt-4o")["dropped_evidence_ids"] == 2
+    assert _rationale_citations(out) <= set(cited)
     (row,) = cache._rows.values()
-    assert row.response["dropped_evidence_ids"] == ["news:999999999", "disclosure:00000000000000"]
+    assert row.response["citation_retried"] and row.response["unknown_citations"] == []
     # Only the given documents were in the request.
     sent = "\n".join(m["content"] for m in row.response["request"]["messages"])
     assert {evidence_id(d) for d in data.documents} <= set(re.findall(r"\[([a-z]+:\d+)\]", sent))
     assert "news:999999999" not in sent
+
+
+def test_citations_still_unknown_after_the_correction_are_removed_and_counted(  # type: ignore[no-untyped-def]
+    sandbox, client_factory, counters
+) -> None:
+    _fault(sandbox, "unknown_evidence", count=2)
+    data = make_input()
+    cache = MemoryAnswerCache()
+    predictor = LLMPredictor(entry("deepseek-v3"), client_factory=client_factory, cache=cache, counters=counters)
+    out = predictor.predict(data)
+    assert out is not None
+    unknown = ["news:999999999", "disclosure:00000000000000", "news:888888888"]
+    assert out.citations_removed == unknown
+    counts = counters.get("deepseek-v3")
+    assert counts["calls"] == 2 and counts["citation_retries"] == 1  # asked again once, not more
+    assert counts["citations_removed"] == 3 and counts["dropped_evidence_ids"] == 2
+    stored = out.rationale.model_dump_json()
+    assert not any(u in stored for u in unknown) and "A lawsuit is said to be coming" in stored
+    assert set(_cited(out)) <= {evidence_id(d) for d in data.documents}
+    assert _rationale_citations(out) <= set(_cited(out))
+    (row,) = cache._rows.values()
+    assert row.response["unknown_citations"] == unknown  # the model's answer is cached as given
+    # A replay is checked the same way: the same clean rationale, the removal counted again.
+    again = predictor.predict(data)
+    assert again is not None and again.usage.replay and _stats(sandbox)["chat_requests"] == 2
+    assert again.model_dump(exclude={"usage"}) == out.model_dump(exclude={"usage"})
+    assert counters.get("deepseek-v3")["citations_removed"] == 6
+
+
+def test_without_a_retry_left_the_unknown_citations_are_removed(sandbox, client_factory, counters) -> None:  # type: ignore[no-untyped-def]
+    _fault(sandbox, "unknown_evidence")
+    out = LLMPredictor(entry("gpt-4o", max_attempts=1), client_factory=client_factory, counters=counters).predict(
+        make_input())
+    assert out is not None and len(out.citations_removed) == 3
+    assert counters.get("gpt-4o")["calls"] == 1 and counters.get("gpt-4o")["citation_retries"] == 0
 
 
 # --- cache, cached tokens, cost cap ---------------------------------------------------------------

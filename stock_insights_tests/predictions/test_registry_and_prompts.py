@@ -17,9 +17,12 @@ from stock_insights.predictors.prompts import (
     ANSWER_SCHEMA,
     PROMPT_VERSION,
     ForecastAnswer,
+    check_citations,
     filter_evidence,
     render_prompt,
     response_format,
+    text_citations,
+    without_citations,
 )
 from stock_insights_tests.predictions.conftest import doc, entry, make_input
 
@@ -211,6 +214,28 @@ def test_evidence_ids_outside_the_prompt_are_dropped() -> None:
     )
     assert kept == ["news:101", "news:102", "disclosure:20261002000123"]
     assert dropped == ["news:999", "disclosure:101", ""]
+
+
+def test_rationale_citations_are_found_wherever_written_and_unknown_ones_removed() -> None:
+    shown = render_prompt(make_input()).documents
+    answer = ForecastAnswer.model_validate(_answer(
+        positive_developments=["Orders rose [news:101]", "Guidance [news:555, news:102]"],
+        potential_concerns=["A lawsuit (news:777)", "Nothing else"],
+        summary="Filed disclosure:20261002000123; see also news:555.",
+        evidence_ids=["news:101", "news:999"],
+    ))  # fmt: skip
+    check = check_citations(answer, shown)
+    # Recorded: every shown document cited anywhere, in prompt order; unknown: evidence first, then the text.
+    assert set(check.cited) == {"news:101", "news:102", "disclosure:20261002000123"}
+    assert check.cited == [e for e in shown if e in set(check.cited)]
+    assert check.unknown == ["news:999", "news:555", "news:777"] and check.unknown_evidence == ["news:999"]
+    clean = without_citations(answer, check.unknown)
+    assert clean.positive_developments == ["Orders rose [news:101]", "Guidance [news:102]"]
+    assert clean.potential_concerns == ["A lawsuit", "Nothing else"]
+    assert clean.summary == "Filed disclosure:20261002000123; see also."
+    assert clean.evidence_ids == ["news:101"]
+    assert check_citations(clean, shown).unknown == []
+    assert text_citations("no ids here, just 2026-10-05 and [1]") == []
 
 
 def test_the_cache_key_covers_everything_that_decides_an_answer() -> None:

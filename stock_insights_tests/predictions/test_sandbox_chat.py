@@ -127,3 +127,30 @@ def test_chat_needs_a_key(sandbox) -> None:  # type: ignore[no-untyped-def]
     wrong = httpx.post(f"{sandbox.url}/openrouter/v1/chat/completions", json=_body(),
                        headers={"Authorization": "Bearer nope-123456789"})
     assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_each_simulated_model_reads_with_its_own_skill(sandbox) -> None:  # type: ignore[no-untyped-def]
+    """The model is the request's ``model`` field: gpt-4o reads without noise (the same answer under its
+    OpenRouter name), the others add their own deterministic noise, so that their answers differ."""
+    def prob_up(model: str, prefix: str = "", data: object = None) -> float:
+        body = _body(model=model, response_format=response_format("json_object"))
+        if data is not None:
+            body["messages"] = render_prompt(data).messages  # type: ignore[arg-type]
+        reply = _chat(sandbox, body, prefix)
+        assert reply.status_code == 200, reply.text
+        return json.loads(reply.json()["choices"][0]["message"]["content"])["prob_up"]
+
+    exact = prob_up("gpt-4o")
+    assert prob_up("gpt-4o") == exact == prob_up("gpt-4o-2024-08-06") == prob_up("openai/gpt-4o", "/openrouter")
+    noisy = {m: prob_up(m, "/openrouter") for m in ("deepseek/deepseek-chat-v3-0324", "openai/gpt-4o-mini")}
+    noisy["gpt-4o-mini"] = prob_up("gpt-4o-mini")
+    assert len({exact, *noisy.values()}) == 4  # every model its own answer
+    assert noisy["deepseek/deepseek-chat-v3-0324"] == prob_up("deepseek/deepseek-chat-v3-0324", "/openrouter")
+    # Over many prompts the noisy readers stray from the exact reading; the noise-free one never does.
+    spread = {m: [] for m in ("gpt-4o", "gpt-4o-mini")}  # type: ignore[var-annotated]
+    for i in range(12):
+        data = make_input(code=f"{100000 + i}", name=f"종목{i}")
+        for m in spread:
+            spread[m].append(prob_up(m, data=data))
+    assert len(set(spread["gpt-4o"])) == 1  # same documents, same reading, no noise
+    assert len(set(spread["gpt-4o-mini"])) == 12

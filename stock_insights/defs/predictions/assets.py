@@ -1,12 +1,12 @@
 """``predictions/daily``: every active model's forecast for every tracked stock and trading day."""
 
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import datetime, time, timedelta
 
 import dagster as dg
 from pydantic import Field
 
-from stock_insights import calendar
+from stock_insights import calendar, clock
 from stock_insights.calendar import KST
 from stock_insights.defs.dart.assets import FILING_CODES_TAG
 from stock_insights.defs.metadata import definition_metadata, run_metadata
@@ -16,6 +16,7 @@ from stock_insights.embeddings.retrieval import retrieve
 from stock_insights.metrics.evaluations import MAX_HORIZON
 from stock_insights.predictors.base import DocumentInput, PredictionInput, PriceBar
 from stock_insights.predictors.llm import CostCapReached, LLMError, LLMPredictor
+from stock_insights.predictors.prompts import text_citations
 from stock_insights.predictors.registry import active_predictors, baseline_predictors, inactive_models
 from stock_insights.storage.db import session_scope
 from stock_insights.storage.documents import documents_by_keys, documents_for_stock, first_seen_of
@@ -73,7 +74,8 @@ def cutoff_for(day, later: datetime | None = None) -> datetime:  # type: ignore[
         dg.AssetCheckSpec(
             POINT_IN_TIME_CHECK,
             asset=["predictions", "daily"],
-            description="No prediction of the run's days cites a document first seen at or after its cutoff.",
+            description="No prediction of the run's days cites a document first seen at or after its cutoff, "
+            "and every document its rationale cites is recorded in its cited_inputs.",
         )
     ],
 )
@@ -99,7 +101,7 @@ def daily_predictions(
     # A run requested by the filing sensor refreshes the filing stocks' forecasts for today as a new
     # version: same day, a later cutoff (the moment of the run), so it may read the new filing.
     filing_codes = [c for c in context.run.tags.get(FILING_CODES_TAG, "").split(",") if c]
-    refresh_cutoff = datetime.now(KST).replace(second=0, microsecond=0) if filing_codes else None
+    refresh_cutoff = clock.now_kst().replace(second=0, microsecond=0) if filing_codes else None
     cutoffs = {day: cutoff_for(day, refresh_cutoff) for day in days}
 
     with session_scope(database.engine) as session:
@@ -117,7 +119,7 @@ def daily_predictions(
         retrieved, retrieval_note = retrieve_for_llms(database, embeddings, stocks, cutoffs)
         context.log.info(f"retrieval: {retrieval_note}")
 
-    rows, skipped, stopped, failures = [], Counter(), {}, Counter()
+    rows, skipped, stopped, failures, removed = [], Counter(), {}, Counter(), Counter()
     for day in days:
         as_of = cutoffs[day]
         for code, name in stocks.items():
@@ -152,6 +154,12 @@ def daily_predictions(
                     if output is None:
                         skipped[model_name] += 1
                         continue
+                    if output.citations_removed:
+                        removed[model_name] += len(output.citations_removed)
+                        context.log.warning(
+                            f"{model_name} {code} {day}: removed citation(s) of documents not in the prompt: "
+                            f"{output.citations_removed[:5]}"
+                        )
                     rows.append(prediction_row(model_name, code, day, horizon, as_of, output))
     with session_scope(database.engine) as session:
         upsert_predictions(session, rows)
@@ -184,6 +192,10 @@ def daily_predictions(
             llm_calls=sum(1 for r in rows if r["prompt_tokens"] and not r["replay"]),
             stopped_by_cost_cap=dg.MetadataValue.json(stopped),
             answer_failures=dg.MetadataValue.json(dict(failures)),
+            # Citations of documents the prompt never showed, still there after one correction: removed
+            # from the stored rationale (never stored), counted here.
+            citations_removed=sum(removed.values()),
+            citations_removed_by_model=dg.MetadataValue.json(dict(removed)),
             inactive_models=dg.MetadataValue.json(inactive_models()),
             retrieval=retrieval_note,
         ),
@@ -262,17 +274,34 @@ def retrieve_for_llms(database, embeddings, stocks, cutoffs):  # type: ignore[no
 
 
 def cited_after_cutoff(session, days) -> list[str]:  # type: ignore[no-untyped-def]
-    """Every stored prediction of ``days`` whose cited documents were first seen at or after its cutoff."""
+    """Every citation of a stored prediction of ``days`` that is not point-in-time and verifiable: a document of
+    ``cited_inputs`` first seen at or after the cutoff (by the database, or by the recorded ``first_seen_at``),
+    or unknown to the database; a document cited in the rationale (its lists and summary) that
+    ``cited_inputs`` does not record."""
     predictions = [p for day in days for p in predictions_for_target(session, day, horizon=None)]
-    cited = defaultdict(list)
+    recorded: dict[int, dict[tuple[str, str], str | None]] = {}
     for p in predictions:
-        for doc in (p.cited_inputs or {}).get("documents", []):
-            cited[p.id].append((doc["doc_type"], doc["doc_id"]))
-    seen = first_seen_of(session, [pair for pairs in cited.values() for pair in pairs])
-    by_id = {p.id: p for p in predictions}
-    return [
-        f"{by_id[pid].model} {by_id[pid].code} {by_id[pid].target_date}: {doc_type} {doc_id}"
-        for pid, pairs in cited.items()
-        for doc_type, doc_id in pairs
-        if (doc_type, doc_id) not in seen or seen[(doc_type, doc_id)] >= by_id[pid].as_of
-    ]
+        recorded[p.id] = {
+            (doc["doc_type"], doc["doc_id"]): doc.get("first_seen_at")
+            for doc in (p.cited_inputs or {}).get("documents", [])
+        }
+    seen = first_seen_of(session, [pair for pairs in recorded.values() for pair in pairs])
+    leaks: list[str] = []
+    for p in predictions:
+        label = f"{p.model} {p.code} {p.target_date}"
+        for (doc_type, doc_id), noted in recorded[p.id].items():
+            stored = seen.get((doc_type, doc_id))
+            noted_at = datetime.fromisoformat(noted) if noted else None
+            if stored is None or stored >= p.as_of or noted_at is None or noted_at >= p.as_of:
+                leaks.append(f"{label}: {doc_type} {doc_id}")
+        for cited in rationale_citations(p.rationale or {}):
+            doc_type, _, doc_id = cited.partition(":")
+            if (doc_type, doc_id) not in recorded[p.id]:
+                leaks.append(f"{label}: {doc_type} {doc_id} cited in the rationale, not recorded in cited_inputs")
+    return leaks
+
+
+def rationale_citations(rationale: dict) -> list[str]:
+    """The document ids (``news:123``) a stored rationale cites in its lists and summary."""
+    texts = [*rationale.get("positive", []), *rationale.get("concerns", []), rationale.get("summary", "")]
+    return list(dict.fromkeys(c for text in texts for c in text_citations(str(text))))

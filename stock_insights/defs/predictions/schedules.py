@@ -1,10 +1,9 @@
 """The 08:00 KST forecast, on trading days only."""
 
-from datetime import datetime
 
 import dagster as dg
 
-from stock_insights import calendar
+from stock_insights import calendar, clock
 from stock_insights.calendar import KST
 
 
@@ -16,7 +15,7 @@ from stock_insights.calendar import KST
     description="Today's forecasts before the open (08:00 KST), on KRX sessions only.",
 )
 def predictions_before_open(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    scheduled = context.scheduled_execution_time or datetime.now(KST)
+    scheduled = context.scheduled_execution_time or clock.now_kst()
     day = scheduled.astimezone(KST).date()
     if not calendar.is_session(day):
         return dg.SkipReason(f"{day} is not a KRX session")
