@@ -4,7 +4,13 @@
 # through Dagster. Stays in the foreground; Ctrl-C stops everything it started.
 #
 #   DAYS=20 bash scripts/run.sh          # how many trading days to materialize (default 20)
+#   DAYS=0 bash scripts/run.sh           # start the services only, no backfill
 #   DATABASE_URL=postgresql+psycopg://... bash scripts/run.sh   # any setting can be overridden
+#   SANDBOX_PORT=8900 MILVUS_PORT=19530 DAGSTER_PORT=3000 API_PORT=8000   # the ports it listens on
+#
+# Stopping: every service runs in its own session and process group (setsid), so a Ctrl-C reaches only
+# this script, which then stops each group (children included): TERM, up to STOP_GRACE_SECONDS (10) to
+# exit, then KILL; the whole stop takes less than 15 s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,13 +25,17 @@ LOGS=$DATA/logs
 mkdir -p "$LOGS" "$DATA/milvus" "$DATA/dagster_home"
 
 SANDBOX_PORT=${SANDBOX_PORT:-8900}
+MILVUS_PORT=${MILVUS_PORT:-19530}
+DAGSTER_PORT=${DAGSTER_PORT:-3000}
+API_PORT=${API_PORT:-8000}
 SANDBOX=http://127.0.0.1:$SANDBOX_PORT
+STOP_GRACE_SECONDS=${STOP_GRACE_SECONDS:-10}
 
 # The simulated market answers every upstream's real wire format; the real clients talk to it.
 export DATA_MODE=simulated
 export DATA_DIR=$DATA
 export DATABASE_URL=${DATABASE_URL:-sqlite:///$DATA/stock_insights.db}
-export MILVUS_URI=${MILVUS_URI:-http://127.0.0.1:19530}
+export MILVUS_URI=${MILVUS_URI:-http://127.0.0.1:$MILVUS_PORT}
 export KIS_BASE_URL=$SANDBOX
 export KIS_APP_KEY=${SANDBOX_KIS_APP_KEY:-PSsandboxAppKey0000000000000000000000}
 export KIS_APP_SECRET=${SANDBOX_KIS_APP_SECRET:-sandbox-app-secret}
@@ -53,25 +63,56 @@ cp deploy/dagster.local.yaml "$DAGSTER_HOME/dagster.yaml"
 
 pids=()
 declare -A pid_of
-cleanup() {
-  trap - EXIT INT TERM
-  echo "stopping..."
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  # Up to 15 s to shut down cleanly (a Milvus Lite server interrupted by Ctrl-C was seen to hang), then KILL.
-  for _ in $(seq 30); do
-    alive=0
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.5
-  done
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+
+descendants() {  # pid... -> every live descendant of the given processes
+  ps -e -o pid= -o ppid= | awk -v roots=" $* " '
+    { parent[$1] = $2; all[NR] = $1 }
+    END {
+      split(roots, r, " "); for (i in r) keep[r[i]] = 1
+      do { grew = 0
+        for (n in all) { p = all[n]; if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; grew = 1 } }
+      } while (grew)
+      for (p in keep) if (index(roots, " " p " ") == 0) print p
+    }'
 }
-trap cleanup EXIT INT TERM
+
+stopping=0
+cleanup() {
+  [ "$stopping" = 1 ] && return
+  stopping=1
+  trap '' INT TERM
+  [ "${#pids[@]}" -gt 0 ] || return 0
+  echo "stopping..."
+  # Each service leads its own process group: signal the groups and every descendant seen (a child that
+  # made its own group is still a descendant, and is remembered even if its parent exits first).
+  local -A known=()
+  local pid
+  for pid in "${pids[@]}" $(descendants "${pids[@]}"); do known[$pid]=1; done
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
+  for pid in "${!known[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  local deadline=$(( $(date +%s) + STOP_GRACE_SECONDS ))
+  while :; do
+    local alive=()
+    for pid in "${!known[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
+    [ "${#alive[@]}" -eq 0 ] && break
+    for pid in $(descendants "${alive[@]}"); do known[$pid]=1; kill -TERM "$pid" 2>/dev/null || true; done
+    [ "$(date +%s)" -ge "$deadline" ] && break
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  for pid in "${!known[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "stopped."
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 start() {  # name, command...
   local name=$1; shift
-  "$@" >"$LOGS/$name.log" 2>&1 &
+  # setsid: the service gets its own session and process group (a background job of a non-interactive
+  # shell is never a group leader, so setsid does not fork and $! is the service itself).
+  setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
   pids+=("$!")
   pid_of[$name]=$!
   echo "started $name (pid $!, log $LOGS/$name.log)"
@@ -92,27 +133,29 @@ wait_port() { wait_for "$1" "$3" "import socket; socket.create_connection(('127.
 python -m stock_insights.storage.migrate
 
 start sandbox python -m stock_insights.sandbox --host 127.0.0.1 --port "$SANDBOX_PORT"
-start milvus milvus-lite server --data-dir "$DATA/milvus" --host 127.0.0.1 --port 19530
-start dagster-webserver dagster-webserver -h 127.0.0.1 -p 3000 -w deploy/workspace.local.yaml
+start milvus milvus-lite server --data-dir "$DATA/milvus" --host 127.0.0.1 --port "$MILVUS_PORT"
+start dagster-webserver dagster-webserver -h 127.0.0.1 -p "$DAGSTER_PORT" -w deploy/workspace.local.yaml
 start dagster-daemon dagster-daemon run -w deploy/workspace.local.yaml
-start api uvicorn api.main:app --host 127.0.0.1 --port 8000
+start api uvicorn api.main:app --host 127.0.0.1 --port "$API_PORT"
 
 wait_http sandbox "$SANDBOX/_sandbox/health" 60
-wait_port milvus 19530 60
-wait_http api http://127.0.0.1:8000/health 60
-wait_http dagster-webserver http://127.0.0.1:3000/server_info 180
+wait_port milvus "$MILVUS_PORT" 60
+wait_http api "http://127.0.0.1:$API_PORT/health" 60
+wait_http dagster-webserver "http://127.0.0.1:$DAGSTER_PORT/server_info" 180
 
 status="Ready"
-if ! python scripts/backfill.py --days "${DAYS:-20}" --webserver http://127.0.0.1:3000; then
+if [ "${DAYS:-20}" = 0 ]; then
+  status="Ready (DAYS=0: no backfill)"
+elif ! python scripts/backfill.py --days "${DAYS:-20}" --webserver "http://127.0.0.1:$DAGSTER_PORT"; then
   # Keep everything up: the failed runs and their messages are in the Dagster UI.
   status="Up, but the backfill did not complete (see Runs in the Dagster UI)"
 fi
 
 echo
 echo "$status in $(( $(date +%s) - started )) s."
-echo "  Dagster UI  http://127.0.0.1:3000   (lineage, runs, partitions)"
-echo "  API         http://127.0.0.1:8000/docs"
-echo "              http://127.0.0.1:8000/api/v1/stocks"
+echo "  Dagster UI  http://127.0.0.1:$DAGSTER_PORT   (lineage, runs, partitions)"
+echo "  API         http://127.0.0.1:$API_PORT/docs"
+echo "              http://127.0.0.1:$API_PORT/api/v1/stocks"
 echo "  Logs        $LOGS"
 echo "Ctrl-C stops everything."
 wait

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from stock_insights.clients.base_url import service_root, versioned_base
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 
@@ -148,6 +150,44 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> list[str]:
         return _split_csv(value)
+
+    # Base URLs as users write them (see .env.example): a trailing slash, the path segment the client adds
+    # itself (OpenDART's /api, Naver's /v1, KIS's /uapi) or an OpenAI version segment given twice or not at
+    # all all mean the same service. The clients normalise again, for callers that bypass the settings.
+    @field_validator("DART_BASE_URL", mode="after")
+    @classmethod
+    def _dart_base(cls, value: str) -> str:
+        return service_root(value, "api")
+
+    @field_validator("KIS_BASE_URL", mode="after")
+    @classmethod
+    def _kis_base(cls, value: str) -> str:
+        return service_root(value, "uapi")
+
+    @field_validator("NAVER_BASE_URL", mode="after")
+    @classmethod
+    def _naver_base(cls, value: str) -> str:
+        return service_root(value, "v1/search", "v1")
+
+    @field_validator("REDDIT_BASE_URL", mode="after")
+    @classmethod
+    def _reddit_base(cls, value: str) -> str:
+        return service_root(value)
+
+    @field_validator("REDDIT_AUTH_URL", mode="after")
+    @classmethod
+    def _reddit_auth(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("OPENAI_BASE_URL", mode="after")
+    @classmethod
+    def _openai_base(cls, value: str) -> str:
+        return versioned_base(value, "/v1")
+
+    @field_validator("OPENROUTER_BASE_URL", mode="after")
+    @classmethod
+    def _openrouter_base(cls, value: str) -> str:
+        return versioned_base(value, "/api/v1")
 
     @field_validator("STOCK_UNIVERSE", mode="before")
     @classmethod

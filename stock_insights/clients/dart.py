@@ -35,10 +35,11 @@ from xml.etree import ElementTree
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
+from stock_insights import clock
+from stock_insights.clients.base_url import service_root
 from stock_insights.clients.errors import SourceAuthError, SourceDataError, SourceError, SourceTransportError
 from stock_insights.clients.naver import SlidingWindowLimiter
 from stock_insights.text.items import SkipLog
-from stock_insights.text.point_in_time import KST
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +342,9 @@ class DartClient:
     ) -> None:
         if not api_key.get_secret_value():
             raise SourceAuthError(SOURCE, "DART_API_KEY is not set")
-        self.base_url = base_url.rstrip("/")
+        # OpenDART documents its endpoints as https://opendart.fss.or.kr/api/<name>: the base may be given
+        # with or without the /api segment and a trailing slash.
+        self.base_url = service_root(base_url, "api")
         self._key = api_key
         self._http = http or httpx.Client(timeout=timeout)
         self._owns_http = http is None
@@ -444,7 +447,7 @@ class DartClient:
         skips = SkipLog()
         windows = [(start, end)] if corp_code else list(month_windows(start, end))
         seen: set[str] = set()
-        today = datetime.now(KST).date()
+        today = clock.today_kst()
         try:
             for first, last in windows:
                 page_no, total_page = 1, 1

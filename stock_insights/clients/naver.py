@@ -28,8 +28,10 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
+from stock_insights import clock
+from stock_insights.clients.base_url import leading_dirs, service_root
 from stock_insights.clients.errors import SourceAuthError, SourceDataError, SourceError, SourceTransportError
-from stock_insights.text.clean import clean_text, meaningful
+from stock_insights.text.clean import html_text, meaningful
 from stock_insights.text.items import NewsBatch, NewsItem, SkipLog, is_future
 from stock_insights.text.urls import InvalidUrl, naver_article_id
 
@@ -128,7 +130,7 @@ def parse_search_page(payload: Any, *, fetched_at: datetime, query: str, skips: 
         if not isinstance(raw, dict):
             skips.skip("not_an_object", where)
             continue
-        title = clean_text(raw.get("title") if isinstance(raw.get("title"), str) else None)
+        title = html_text(raw.get("title") if isinstance(raw.get("title"), str) else None)
         if not meaningful(title):
             skips.skip("empty_title", where)
             continue
@@ -153,7 +155,7 @@ def parse_search_page(payload: Any, *, fetched_at: datetime, query: str, skips: 
                     source_url=link or original,
                     source_item_id=naver_article_id(link) if link else None,
                     title=title,
-                    summary=clean_text(description) or None,
+                    summary=html_text(description) or None,
                     published_at=published,
                     fetched_at=fetched_at,
                     channel=query,
@@ -185,11 +187,12 @@ class NaverClient:
         max_rate_limit_retries: int = 6,
         requests_per_second: int = 9,  # Naver allows about 10; one spare absorbs clock jitter
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = clock.now,
     ) -> None:
         if not client_id.get_secret_value() or not client_secret.get_secret_value():
             raise SourceAuthError(SOURCE, "NAVER_CLIENT_ID and NAVER_CLIENT_SECRET must both be set")
-        self.base_url = base_url.rstrip("/")
+        # A base that already ends in the path's directories (https://openapi.naver.com/v1/) is accepted.
+        self.base_url = service_root(base_url, *leading_dirs(path))
         self.path = path
         self._id_header = id_header
         self._secret_header = secret_header

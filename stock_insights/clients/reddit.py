@@ -27,9 +27,11 @@ from typing import Any
 import httpx
 from pydantic import SecretStr, ValidationError
 
+from stock_insights import clock
+from stock_insights.clients.base_url import service_root
 from stock_insights.clients.errors import SourceAuthError, SourceDataError, SourceError, SourceTransportError
 from stock_insights.clients.naver import SlidingWindowLimiter
-from stock_insights.text.clean import clean_text, meaningful
+from stock_insights.text.clean import meaningful, plain_body, plain_text
 from stock_insights.text.items import NewsBatch, NewsItem, SkipLog, is_future
 from stock_insights.text.urls import InvalidUrl
 
@@ -82,7 +84,8 @@ def parse_listing(
             # Reddit's terms: deleted content must not be kept.
             skips.skip("deleted", f"{where} {name}")
             continue
-        title = clean_text(post.get("title") if isinstance(post.get("title"), str) else None)
+        # raw_json=1: the title and body are the author's text (a '<' is a '<'); nothing is unescaped or stripped.
+        title = plain_text(post.get("title") if isinstance(post.get("title"), str) else None)
         if not meaningful(title):
             skips.skip("empty_title", f"{where} {name}")
             continue
@@ -110,7 +113,7 @@ def parse_listing(
                     source_url=post_url,
                     source_item_id=name,
                     title=title,
-                    body=clean_text(selftext) or None,
+                    body=plain_body(selftext) or None,
                     published_at=published,
                     fetched_at=fetched_at,
                     channel=f"r/{subreddit}",
@@ -140,10 +143,10 @@ class RedditClient:
         requests_per_minute: int = REQUESTS_PER_MINUTE,
         max_wait_seconds: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = clock.now,
     ) -> None:
-        self.auth_url = auth_url
-        self.base_url = base_url.rstrip("/")
+        self.auth_url = auth_url.strip()
+        self.base_url = service_root(base_url)
         self._client_id = client_id
         self._client_secret = client_secret
         self.user_agent = user_agent.strip()

@@ -19,7 +19,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 from xml.sax import SAXException
 
@@ -27,9 +27,10 @@ import feedparser
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from stock_insights import clock
 from stock_insights.clients.errors import SourceDataError, SourceError, SourceTransportError
 from stock_insights.clients.naver import parse_pub_date
-from stock_insights.text.clean import clean_text, meaningful
+from stock_insights.text.clean import entity_text, html_text, meaningful
 from stock_insights.text.items import NewsBatch, NewsItem, SkipLog, is_future
 from stock_insights.text.urls import InvalidUrl
 
@@ -102,7 +103,7 @@ def parse_feed(
     name = SOURCE_NAMES[source]
     skips = skips if skips is not None else SkipLog()
     text, encoding = decode_feed(content, content_type)
-    # Tags are stripped by ``clean_text`` and nothing is rendered as HTML, so feedparser's sanitiser
+    # Descriptions are read by ``html_text`` and nothing is rendered as HTML, so feedparser's sanitiser
     # and relative-URI resolution would only cost time (about a third of the parse).
     parsed = feedparser.parse(_as_utf8_document(text), sanitize_html=False, resolve_relative_uris=False)
     problem = parsed.get("bozo_exception")
@@ -113,7 +114,8 @@ def parse_feed(
     items: list[NewsItem] = []
     for index, entry in enumerate(parsed.entries):
         where = f"{feed_url} #{index + 1}"
-        title = clean_text(entry.get("title"))
+        # Titles carry entities (even inside CDATA) but no markup; descriptions may be HTML.
+        title = entity_text(entry.get("title"))
         if not meaningful(title):
             skips.skip("empty_title", where)
             continue
@@ -137,7 +139,7 @@ def parse_feed(
                     url=link,
                     source_item_id=number,
                     title=title,
-                    summary=clean_text(entry.get("summary")) or None,
+                    summary=html_text(entry.get("summary")) or None,
                     published_at=published,
                     fetched_at=fetched_at,
                     channel=feed_url,
@@ -147,7 +149,7 @@ def parse_feed(
             skips.skip("bad_link", f"{where} {exc}")
         except (ValidationError, ValueError) as exc:
             skips.skip("invalid_item", f"{where} {exc}")
-    channel_title = (clean_text(parsed.feed.get("title")) or None) if parsed.get("feed") else None
+    channel_title = (entity_text(parsed.feed.get("title")) or None) if parsed.get("feed") else None
     return FeedPage(url=feed_url, title=channel_title, encoding=encoding, raw_items=len(parsed.entries), items=items)
 
 
@@ -163,7 +165,7 @@ class RssClient:
         max_attempts: int = 3,
         user_agent: str = USER_AGENT,
         sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = clock.now,
     ) -> None:
         self.source = source
         self.name = SOURCE_NAMES[source]

@@ -225,7 +225,7 @@ class NaverSandbox:
         return [
             {**base, "title": f"{query} 날짜 없는 기사", "pubDate": ""},
             {**base, "title": "<b></b>"},
-            {**base, "title": "&quot;&quot; &amp;nbsp;"},
+            {**base, "title": "&quot;&quot; &nbsp;"},  # entities only: no letter once unescaped
             {**base, "title": f"{query} 링크 없는 기사", "originallink": "", "link": ""},
             {**base, "title": f"{query} 미래 기사", "pubDate": rfc822(moment + timedelta(days=2))},
             {**base, "title": f"{query} 깨진 링크", "originallink": "javascript:void(0)", "link": "not a url"},

@@ -747,6 +747,15 @@ def future_dated_news(session: Session, now: datetime | None = None) -> int:
     return ahead + sum(1 for published, seen in early if published > seen + FUTURE_TOLERANCE)
 
 
+def stocks_without_corp_code(session: Session) -> list[str]:
+    """Active stocks with no DART corp code stored (their disclosures and DART financials are out of reach)."""
+    return sorted(session.execute(
+        select(Stock.code).where(
+            Stock.active.is_(True), (Stock.dart_corp_code.is_(None)) | (Stock.dart_corp_code == "")
+        )
+    ).scalars())
+
+
 def future_dated_disclosures(session: Session, today: date | None = None) -> int:
     today = today or utcnow().astimezone(KST).date()
     return int(session.execute(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 import dagster as dg
@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
-from stock_insights import calendar
+from stock_insights import calendar, clock
 from stock_insights.clients.errors import SourceDataError
 from stock_insights.clients.kis import KisClient, KisError, MemoryTokenStore
 from stock_insights.sandbox.app import create_app
@@ -27,7 +27,7 @@ DAY = date(2026, 10, 6)
 MIDDAY = datetime(2026, 10, 6, 11, 2, 30, tzinfo=KST)
 
 
-def client(url: str, key: str = SANDBOX_APP_KEY, clock=lambda: datetime.now(UTC)) -> KisClient:  # type: ignore[no-untyped-def]
+def client(url: str, key: str = SANDBOX_APP_KEY, clock=clock.now) -> KisClient:  # type: ignore[no-untyped-def]
     return KisClient(
         url,
         SecretStr(key),
@@ -140,4 +140,4 @@ def test_market_data_assets_write_once(sandbox_env: str) -> None:
         assert items > 4 * 30 * 9
         first_seen = session.execute(select(func.min(FinancialStatementItem.first_seen_at))).scalar_one()
     engine.dispose()
-    assert first_seen <= datetime.now(UTC)
+    assert first_seen <= clock.now()

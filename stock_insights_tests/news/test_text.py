@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from stock_insights.text.clean import clean_text
+from stock_insights.text.clean import entity_text, html_text, plain_text
 from stock_insights.text.dedupe import group_items
 from stock_insights.text.hashing import content_hash
 from stock_insights.text.items import NewsItem
@@ -41,9 +41,12 @@ def test_invalid_urls(bad: str) -> None:
 
 
 def test_cleaning_and_hashing() -> None:
-    assert clean_text("하나카드 &quot;위안화도 무료환전&quot;") == '하나카드 "위안화도 무료환전"'
-    assert clean_text("&amp;quot;삼성&amp;quot; &lt;b&gt;HBM&lt;/b&gt; a < b") == '"삼성" HBM a < b'
-    assert clean_text("<b></b>") == "" and clean_text(None) == ""
+    assert html_text("하나카드 &quot;위안화도 <b>무료</b>환전&quot;") == '하나카드 "위안화도 무료환전"'
+    # Entities are unescaped exactly once: an escaped tag is text, an escaped entity stays an entity.
+    assert html_text("&amp;quot;삼성&amp;quot; &lt;b&gt;HBM&lt;/b&gt; a < b") == '&quot;삼성&quot; <b>HBM</b> a < b'
+    assert html_text("<b></b>") == "" and html_text(None) == "" and html_text("<p>a</p><p>b</p>") == "a b"
+    assert entity_text("&lt;단독&gt; R&D &amp;amp; <b>") == "<단독> R&D &amp; <b>"
+    assert plain_text("is <HyperCLOVA X> &amp;\x00 worth  it") == "is <HyperCLOVA X> &amp; worth it"
     assert content_hash("삼성전자, ‘HBM’ 수주…급등") == content_hash("삼성전자 'HBM' 수주 급등")
     assert content_hash("삼성전자 급등") != content_hash("삼성전자 급락")
 

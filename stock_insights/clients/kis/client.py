@@ -29,6 +29,8 @@ from zoneinfo import ZoneInfo
 import httpx
 from pydantic import SecretStr, ValidationError
 
+from stock_insights import clock
+from stock_insights.clients.base_url import service_root
 from stock_insights.clients.errors import SourceAuthError, SourceDataError, SourceError, SourceTransportError
 from stock_insights.clients.kis.rows import (
     DailyBarRow,
@@ -137,11 +139,11 @@ class KisClient:
         max_rate_limit_retries: int = 20,
         customer_type: str = "P",
         sleep: Callable[[float], None] = _time.sleep,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = clock.now,
     ) -> None:
         if not app_key.get_secret_value() or not app_secret.get_secret_value():
             raise SourceAuthError(SOURCE, "KIS_APP_KEY and KIS_APP_SECRET must both be set")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = service_root(base_url, "uapi")
         self._app_key = app_key
         self._app_secret = app_secret
         self._tokens = token_store or MemoryTokenStore()
@@ -163,7 +165,7 @@ class KisClient:
     @staticmethod
     def key_fingerprint(base_url: str, app_key: SecretStr) -> str:
         """Names an app key (and domain) in caches and budgets without revealing it."""
-        material = f"{base_url.rstrip('/')}|{app_key.get_secret_value()}"
+        material = f"{service_root(base_url, 'uapi')}|{app_key.get_secret_value()}"
         return hashlib.sha256(material.encode()).hexdigest()[:32]
 
     def close(self) -> None:

@@ -1,11 +1,10 @@
 """DART schedules (Asia/Seoul). Filings reach ``dart/disclosures`` within a minute through the
 ``dart_new_filings`` sensor; the evening run completes the day's partition after DART's working day."""
 
-from datetime import datetime
 
 import dagster as dg
 
-from stock_insights import calendar
+from stock_insights import calendar, clock
 from stock_insights.calendar import KST
 
 TIMEZONE = "Asia/Seoul"
@@ -38,7 +37,7 @@ dart_financials_nightly = dg.ScheduleDefinition(
     description="The day's whole filing list at 20:30 KST on KRX sessions (DART publishes until ~19:00+).",
 )
 def dart_disclosures_evening(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    scheduled = context.scheduled_execution_time or datetime.now(KST)
+    scheduled = context.scheduled_execution_time or clock.now_kst()
     day = scheduled.astimezone(KST).date()
     if not calendar.is_session(day):
         return dg.SkipReason(f"{day} is not a KRX session: its filings belong to the next session's partition")

@@ -23,8 +23,7 @@ from datetime import datetime, timedelta
 import dagster as dg
 from pydantic import BaseModel, Field, ValidationError
 
-from stock_insights import calendar
-from stock_insights.calendar import KST
+from stock_insights import calendar, clock
 from stock_insights.clients.dart import PAGE_COUNT, DartQuotaExceeded
 from stock_insights.clients.errors import SourceError
 from stock_insights.defs.dart.assets import FILING_CODES_TAG, FILING_RCEPT_NOS_TAG
@@ -47,7 +46,7 @@ FULL_SWEEP = timedelta(minutes=15)
 
 def kst_now() -> datetime:
     """The sensor's clock (tests replace it to poll a simulated day)."""
-    return datetime.now(KST)
+    return clock.now_kst()
 
 
 class FilingCursor(BaseModel):

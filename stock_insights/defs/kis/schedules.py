@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from stock_insights import calendar
+from stock_insights import calendar, clock
 from stock_insights.calendar import KST
 
 # A last tick just after the close picks up the closing auction's bar.
@@ -22,7 +22,7 @@ def session_day_if_open(when: datetime) -> str | None:
 
 
 def _tick(context: dg.ScheduleEvaluationContext, name: str) -> dg.RunRequest | dg.SkipReason:
-    when = context.scheduled_execution_time or datetime.now(KST)
+    when = context.scheduled_execution_time or clock.now_kst()
     day = session_day_if_open(when)
     if day is None:
         return dg.SkipReason(f"{when.astimezone(KST):%Y-%m-%d %H:%M} KST is outside a KRX session")
