@@ -5,28 +5,34 @@ Everything that asks "what time is it?" asks here, so that a test (or a reproduc
 exist, which filings are out, when a token expires. Nothing computed for a past day may depend on
 this clock; only *which* days exist so far may.
 
-``frozen(moment)`` fixes the clock for the duration of a ``with`` block (tests use it through the
-``frozen_clock`` fixture). Without it the clock is the real one.
+``frozen(moment)`` fixes the clock for the duration of a ``with`` block; ``frozen(moment, ticking=True)``
+starts it at ``moment`` and lets it run at the real pace (tests use that through the ``frozen_clock``
+fixture: "today" is fixed, yet two stamps taken a moment apart still differ). Without either the clock
+is the real one.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 KST = ZoneInfo("Asia/Seoul")
 
 _lock = threading.Lock()
-_frozen: datetime | None = None
+_frozen: tuple[datetime, float | None] | None = None  # (moment, monotonic start when ticking)
 
 
 def now() -> datetime:
     """The current moment, timezone-aware, in UTC."""
-    moment = _frozen
-    return moment if moment is not None else datetime.now(UTC)
+    state = _frozen
+    if state is None:
+        return datetime.now(UTC)
+    moment, started = state
+    return moment if started is None else moment + timedelta(seconds=time.monotonic() - started)
 
 
 def now_kst() -> datetime:
@@ -44,14 +50,17 @@ def is_frozen() -> bool:
 
 
 @contextmanager
-def frozen(moment: datetime) -> Iterator[datetime]:
-    """Fix the clock at ``moment`` (naive means KST) until the block ends; blocks may nest."""
+def frozen(moment: datetime, *, ticking: bool = False) -> Iterator[datetime]:
+    """Set the clock to ``moment`` (naive means KST) until the block ends; blocks may nest.
+
+    Stopped by default; with ``ticking`` it runs on from ``moment`` at the real pace.
+    """
     global _frozen
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=KST)
     fixed = moment.astimezone(UTC)
     with _lock:
-        previous, _frozen = _frozen, fixed
+        previous, _frozen = _frozen, (fixed, time.monotonic() if ticking else None)
     try:
         yield fixed
     finally:

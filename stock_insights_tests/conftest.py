@@ -1,4 +1,9 @@
-"""Shared fixtures: real PostgreSQL and Redis, SQLite files, and the sandbox over HTTP.
+"""Shared fixtures: one fixed "today", real PostgreSQL and Redis, SQLite files, and the sandbox over HTTP.
+
+Every test runs with the project's one clock (``stock_insights.clock``) set to ``FROZEN_NOW`` and
+ticking on from there, so the sandbox, the pipeline and the API agree on "now" and the suite gives the
+same answer on any date. A test that needs another moment, or a stopped clock, nests
+``clock.frozen(...)`` inside it.
 
 PostgreSQL: the server on 127.0.0.1:5432 when one answers (CI and this machine); otherwise the
 tests start their own with ``pgserver``. They never skip it. Each test gets a fresh database.
@@ -12,6 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -19,12 +25,24 @@ import pytest
 import uvicorn
 from sqlalchemy.engine import make_url
 
+from stock_insights import clock
 from stock_insights.settings import reset_settings_cache
 
 LOCAL_PG = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SANDBOX_APP_KEY = "PStestAppKey000000000000000000000000"
 SANDBOX_APP_SECRET = "test-app-secret-that-must-never-be-logged"
+
+
+# A Friday after the close: the last closed session is 2026-12-04 whatever the real date is.
+FROZEN_NOW = datetime(2026, 12, 4, 17, 0, tzinfo=clock.KST)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock() -> Iterator[datetime]:
+    """The sandbox's and the pipeline's "now" for this test (see the module docstring)."""
+    with clock.frozen(FROZEN_NOW, ticking=True) as moment:
+        yield moment
 
 
 def _libpq(url: str) -> str:

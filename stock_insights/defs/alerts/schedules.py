@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
+from stock_insights import clock
 from stock_insights.alerts.rules import partition_day_at
 from stock_insights.calendar import KST
 
@@ -28,7 +29,7 @@ def alert_partitions(when: datetime) -> list[str]:
     "runs them with each filing).",
 )
 def alerts_every_10_minutes(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-    when = (context.scheduled_execution_time or datetime.now(KST)).astimezone(KST)
+    when = (context.scheduled_execution_time or clock.now_kst()).astimezone(KST)
     return [
         dg.RunRequest(run_key=f"alerts-{key}-{when:%Y%m%d%H%M}", partition_key=key) for key in alert_partitions(when)
     ]

@@ -1,10 +1,9 @@
 """The daily report after the close (16:30 KST), on trading days only."""
 
-from datetime import datetime
 
 import dagster as dg
 
-from stock_insights import calendar
+from stock_insights import calendar, clock
 from stock_insights.calendar import KST
 
 
@@ -17,7 +16,7 @@ from stock_insights.calendar import KST
     "(15:40) and their evaluations; on KRX sessions only.",
 )
 def reports_after_close(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    scheduled = context.scheduled_execution_time or datetime.now(KST)
+    scheduled = context.scheduled_execution_time or clock.now_kst()
     day = scheduled.astimezone(KST).date()
     if not calendar.is_session(day):
         return dg.SkipReason(f"{day} is not a KRX session")
