@@ -5,6 +5,16 @@ cd "$(dirname "$0")/.."
 bash scripts/setup_env.sh
 # shellcheck disable=SC1091
 . .venv/bin/activate
+# A Redis this command had to start is stopped when it ends (the machine's own is left alone).
+export STARTED_REDIS_PIDFILE
+STARTED_REDIS_PIDFILE=$(mktemp -u /tmp/stock_insights-redis-XXXXXX.pid)
+stop_started_redis() {
+  if [ -s "$STARTED_REDIS_PIDFILE" ]; then
+    kill "$(cat "$STARTED_REDIS_PIDFILE")" 2>/dev/null || true
+    rm -f "$STARTED_REDIS_PIDFILE"
+  fi
+}
+trap stop_started_redis EXIT
 bash scripts/ensure_services.sh
 ruff check .
 python -m pytest "$@"

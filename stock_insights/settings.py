@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL. Default: a SQLite file under ./data. Production: postgresql+psycopg://...",
     )
     REDIS_URL: str = Field(default="", description="Empty: an in-process cache serves the API.")
+    REDIS_KEY_PREFIX: str = Field(
+        default="si",
+        pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="Every Redis key the project writes starts with '<prefix>:'. Deployments (or test runs) that "
+        "share one Redis server each take their own; nothing outside the prefix is read, written or deleted.",
+    )
     MILVUS_URI: str = Field(default="http://127.0.0.1:19530")
 
     # --- KIS Open API --------------------------------------------------------------------

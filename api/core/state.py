@@ -167,10 +167,10 @@ def build_state(settings: Settings, version: str) -> ApiState:
         cache=ResponseCache(
             gate,
             ttl_seconds=config.cache_ttl_seconds,
-            namespace=f"si:api:{version}.{CACHE_FORMAT}:{settings.DATA_MODE}:{_database_id(settings.DATABASE_URL)}",
+            namespace=f"{settings.REDIS_KEY_PREFIX}:api:{version}.{CACHE_FORMAT}:{settings.DATA_MODE}:{_database_id(settings.DATABASE_URL)}",
         ),
         versions=VersionReader(fetch, sqlite_versions),
-        limiter=SlidingWindowLimiter(gate, namespace="si:api:limit"),
+        limiter=SlidingWindowLimiter(gate, namespace=f"{settings.REDIS_KEY_PREFIX}:api:limit"),
         tokens=TokenService(
             config.jwt_secret, access_minutes=config.access_token_minutes, refresh_days=config.refresh_token_days
         ),

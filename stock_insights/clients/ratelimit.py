@@ -120,8 +120,11 @@ class RedisRateLimiter:
             time.sleep(wait_us / 1_000_000)
 
 
-def shared_rate_limiter(name: str, per_second: float, *, redis_url: str, lock_dir: Path) -> RateLimiter:
-    """The budget ``name`` shared by every process: through Redis if configured, else a lock file."""
+def shared_rate_limiter(
+    name: str, per_second: float, *, redis_url: str, lock_dir: Path, key_prefix: str = "si"
+) -> RateLimiter:
+    """The budget ``name`` shared by every process: through Redis if configured (the key under
+    ``key_prefix``, the deployment's ``REDIS_KEY_PREFIX``), else a lock file."""
     if redis_url:
-        return RedisRateLimiter(redis_url, f"stock_insights:ratelimit:{name}", per_second)
+        return RedisRateLimiter(redis_url, f"{key_prefix}:ratelimit:{name}", per_second)
     return FileRateLimiter(lock_dir / f"ratelimit-{name}.slot", per_second)

@@ -51,6 +51,7 @@ class KisResource(dg.ConfigurableResource):
             settings.KIS_RATE_LIMIT_PER_SEC,
             redis_url=settings.REDIS_URL,
             lock_dir=settings.DATA_DIR / "locks",
+            key_prefix=settings.REDIS_KEY_PREFIX,
         )
         return KisClient(
             settings.KIS_BASE_URL,

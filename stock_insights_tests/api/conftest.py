@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -24,12 +25,22 @@ def api(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[Api]:
 
 
 @pytest.fixture
-def shared_redis() -> Iterator[str]:
+def shared_redis(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The machine's shared Redis, used under a key prefix of this test's own (REDIS_KEY_PREFIX).
+
+    Someone else may keep data in that server: the test reads, writes and deletes only keys under its
+    prefix, never flushes a database.
+    """
+    prefix = f"si-test-{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("REDIS_KEY_PREFIX", prefix)
+    reset_settings_cache()
     client = redis.Redis.from_url(SHARED_REDIS)
-    client.flushdb()
-    yield SHARED_REDIS
-    client.flushdb()
-    client.close()
+    try:
+        yield SHARED_REDIS
+    finally:
+        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+            client.delete(key)
+        client.close()
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ from stock_insights.storage.models import (
 from stock_insights.universe import KNOWN_LISTINGS
 from stock_insights_tests.conftest import free_port
 
-SHARED_REDIS = "redis://127.0.0.1:6379/14"  # the shared server; tests flush only this db
+SHARED_REDIS = "redis://127.0.0.1:6379/0"  # the shared server: tests use keys under their own prefix only
 PASSWORD = "correct-horse-battery"
 CODES = ["000660", "005930", "035420"]
 # Weekdays of 2026-10-01..12 (what the API serves does not depend on the exchange calendar).

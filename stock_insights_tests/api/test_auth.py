@@ -215,3 +215,40 @@ def test_create_admin_command(api: Api) -> None:
         roles = dict(session.execute(select(User.email, User.role)).all())
     engine.dispose()
     assert roles == {"boss@example.com": "admin", "second@example.com": "admin"}
+
+
+def test_a_shared_redis_keeps_what_is_not_ours(
+    monkeypatch: pytest.MonkeyPatch, database_url: str, shared_redis: str
+) -> None:
+    """Someone else's keys in the shared Redis survive, and every key the app writes is under its prefix."""
+    import uuid
+
+    import redis
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from stock_insights.settings import get_settings
+    from stock_insights_tests.api.helpers import make_user, set_api_env
+
+    set_api_env(monkeypatch, database_url, shared_redis)
+    prefix = get_settings().REDIS_KEY_PREFIX
+    assert prefix.startswith("si-test-")
+    client = redis.Redis.from_url(shared_redis)
+    foreign = f"someone-else:{uuid.uuid4().hex}"
+    client.set(foreign, "theirs", ex=600)
+    try:
+        before = set(client.scan_iter(count=1000))
+        with TestClient(create_app()) as app:
+            make_user(database_url, "prefix@example.com")
+            token = app.post("/api/v1/auth/token", data={"username": "prefix@example.com", "password": PASSWORD})
+            headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            app.post("/api/v1/auth/token", data={"username": "prefix@example.com", "password": "wrong-one"})
+            assert app.get("/api/v1/stocks", headers=headers).status_code == 200
+            assert app.get("/api/v1/stocks", headers=headers).status_code == 200  # a cached answer
+        written = {key.decode() for key in set(client.scan_iter(count=1000)) - before}
+        assert written, "the app wrote to Redis"
+        assert all(key.startswith(f"{prefix}:") for key in written), sorted(written)[:5]
+        assert client.get(foreign) == b"theirs"
+    finally:
+        client.delete(foreign)
+        client.close()
