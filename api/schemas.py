@@ -273,11 +273,13 @@ class StockList(BaseModel):
                     "active": True,
                 }
             ],
+            "next_cursor": None,
             "data_mode": "simulated",
         }
     )
 
     items: list[StockOut]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null on the last page")
     data_mode: DataMode
 
 
@@ -690,6 +692,7 @@ class PredictionList(BaseModel):
     )
 
     items: list[PredictionOut]
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null on the last page")
     data_mode: DataMode
     assignment: Assignment | None = None
 

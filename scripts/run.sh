@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job on the embedded defaults: set up, migrate, start the simulated market, Milvus Lite,
+# The main job on the embedded defaults: set up, migrate, start the simulated market, Milvus (standalone),
 # Dagster (webserver :3000 and daemon) and the API (:8000), then backfill the last trading days
 # through Dagster. Stays in the foreground; Ctrl-C stops everything it started.
 #
@@ -7,6 +7,7 @@
 #   DAYS=0 bash scripts/run.sh           # start the services only, no backfill
 #   DATABASE_URL=postgresql+psycopg://... bash scripts/run.sh   # any setting can be overridden
 #   SANDBOX_PORT=8900 MILVUS_PORT=19530 DAGSTER_PORT=3000 API_PORT=8000   # the ports it listens on
+#   MILVUS_SERVER=lite bash scripts/run.sh   # Milvus Lite instead of Milvus standalone (see the README)
 #
 # Stopping: every service runs in its own session and process group (setsid), so a Ctrl-C reaches only
 # this script, which then stops each group (children included): TERM, up to STOP_GRACE_SECONDS (10) to
@@ -37,6 +38,7 @@ export DATA_DIR=$DATA
 export DATABASE_URL=${DATABASE_URL:-sqlite:///$DATA/stock_insights.db}
 export MILVUS_URI=${MILVUS_URI:-http://127.0.0.1:$MILVUS_PORT}
 export KIS_BASE_URL=$SANDBOX
+export KIS_MASTER_BASE_URL=$SANDBOX
 export KIS_APP_KEY=${SANDBOX_KIS_APP_KEY:-PSsandboxAppKey0000000000000000000000}
 export KIS_APP_SECRET=${SANDBOX_KIS_APP_SECRET:-sandbox-app-secret}
 export DART_BASE_URL=$SANDBOX
@@ -133,13 +135,16 @@ wait_port() { wait_for "$1" "$3" "import socket; socket.create_connection(('127.
 python -m stock_insights.storage.migrate
 
 start sandbox python -m stock_insights.sandbox --host 127.0.0.1 --port "$SANDBOX_PORT"
-start milvus milvus-lite server --data-dir "$DATA/milvus" --host 127.0.0.1 --port "$MILVUS_PORT"
+# Milvus standalone (HNSW) from the `milvus` package by default; MILVUS_SERVER=lite for Milvus Lite (FLAT).
+start milvus python -m stock_insights.embeddings.server --kind "${MILVUS_SERVER:-standalone}" \
+  --data-dir "$DATA/milvus-${MILVUS_SERVER:-standalone}" --host 127.0.0.1 --port "$MILVUS_PORT"
 start dagster-webserver dagster-webserver -h 127.0.0.1 -p "$DAGSTER_PORT" -w deploy/workspace.local.yaml
 start dagster-daemon dagster-daemon run -w deploy/workspace.local.yaml
 start api uvicorn api.main:app --host 127.0.0.1 --port "$API_PORT"
 
 wait_http sandbox "$SANDBOX/_sandbox/health" 60
-wait_port milvus "$MILVUS_PORT" 60
+# Ready when the launcher has had a real answer from the server (an open port is not enough).
+wait_for milvus 120 "import sys; sys.exit(0 if ' ready at ' in open('$LOGS/milvus.log').read() else 1)"
 wait_http api "http://127.0.0.1:$API_PORT/health" 60
 wait_http dagster-webserver "http://127.0.0.1:$DAGSTER_PORT/server_info" 180
 

@@ -19,7 +19,8 @@ from stock_insights.clients.base_url import service_root, versioned_base
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 
-# Real names and codes of the default tracked universe (KOSPI large caps and two KOSDAQ names).
+# Real names and codes of a small universe (KOSPI large caps and two KOSDAQ names) for tests and benchmarks;
+# the default universe is UNIVERSE_POLICY over the KIS master.
 DEFAULT_UNIVERSE = "005930,000660,035420,035720,005380,051910,068270,247540"
 
 _CODE = re.compile(r"^\d{6}$")
@@ -58,6 +59,41 @@ class Settings(BaseSettings):
     KIS_APP_KEY: SecretStr = SecretStr("")
     KIS_APP_SECRET: SecretStr = SecretStr("")
     KIS_RATE_LIMIT_PER_SEC: float = Field(default=20.0, gt=0, le=1000)
+    KIS_MASTER_BASE_URL: str = Field(
+        default="https://new.real.download.dws.co.kr",
+        description="Host of the KIS stock master downloads (<base>/common/master/kospi_code.mst.zip, "
+        "kosdaq_code.mst.zip); a trailing /common/master is accepted and removed.",
+    )
+    KIS_RATE_HEADROOM: float = Field(
+        default=0.95,
+        gt=0,
+        le=1,
+        description="Slots are spaced at this share of KIS_RATE_LIMIT_PER_SEC (absorbs network jitter).",
+    )
+    KIS_FETCH_CONCURRENCY: int = Field(
+        default=4,
+        ge=1,
+        le=32,
+        description="Requests one KIS asset keeps in flight, so that the budget's slots stay filled whatever the "
+        "latency; the shared limiter, not this, bounds the rate.",
+    )
+    KIS_INTRADAY_WINDOW_SECONDS: int = Field(default=300, ge=60, description="Intraday collection window.")
+    KIS_INTRADAY_BUDGET_SHARE: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description="Share of a window's KIS slots that minute bars and order books together may use; the rest "
+        "is left to daily/index bars, financials, retries and other runs.",
+    )
+    KIS_INTRADAY_ORDERBOOK_SHARE: float = Field(
+        default=0.5, ge=0, le=1, description="Share of the intraday slots spent on order books (the rest: minute bars)."
+    )
+    KIS_INTRADAY_HOT_TOP_N: int = Field(
+        default=300,
+        ge=0,
+        description="Besides watched stocks, this many of the most traded (previous session's traded value) are "
+        "collected every window; every other stock is rotated across windows.",
+    )
 
     # --- OpenDART ------------------------------------------------------------------------
     DART_BASE_URL: str = "https://opendart.fss.or.kr"
@@ -95,6 +131,17 @@ class Settings(BaseSettings):
     OPENAI_BASE_URL: str = "https://api.openai.com/v1"
     OPENROUTER_API_KEY: SecretStr = SecretStr("")
     OPENROUTER_BASE_URL: str = "https://openrouter.ai/api/v1"
+    LLM_SUBSET_WATCHED: bool = Field(
+        default=True, description="LLM models forecast every stock on a user's watchlist (baselines: every stock)."
+    )
+    LLM_SUBSET_TOP_NEWS: int = Field(
+        default=100,
+        ge=0,
+        description="... and this many more stocks with the most documents first seen in the forecast's window.",
+    )
+    LLM_SUBSET_MIN_DOCUMENTS: int = Field(
+        default=1, ge=0, description="A stock enters the news part of the LLM subset with at least this many documents."
+    )
 
     # --- embeddings ----------------------------------------------------------------------
     EMBEDDER: Literal["auto", "openai", "hashing"] = Field(
@@ -134,7 +181,16 @@ class Settings(BaseSettings):
     WEBHOOK_CONCURRENCY: int = Field(default=8, ge=1, le=64, description="Webhook URLs delivered to in parallel.")
 
     # --- universe and run mode -----------------------------------------------------------
-    STOCK_UNIVERSE: CsvList = Field(default_factory=lambda: _split_csv(DEFAULT_UNIVERSE))
+    STOCK_UNIVERSE: CsvList = Field(
+        default_factory=list,
+        description="Explicit override of the tracked stocks (6-digit codes). Empty: UNIVERSE_POLICY over the "
+        "KIS stock master decides.",
+    )
+    UNIVERSE_POLICY: Literal["common", "common_preferred", "all"] = Field(
+        default="common",
+        description="What universe/stocks tracks from the master when STOCK_UNIVERSE is empty: common stocks, "
+        "common and preferred shares, or every listing with a 6-character code (ETFs, ETNs, SPACs, REITs too).",
+    )
     DATA_MODE: Literal["live", "simulated"] = Field(
         default="live",
         description="'simulated' when the base URLs point at the sandbox; shown in /health and metadata.",
@@ -169,6 +225,11 @@ class Settings(BaseSettings):
     @classmethod
     def _kis_base(cls, value: str) -> str:
         return service_root(value, "uapi")
+
+    @field_validator("KIS_MASTER_BASE_URL", mode="after")
+    @classmethod
+    def _kis_master_base(cls, value: str) -> str:
+        return service_root(value, "common/master")
 
     @field_validator("NAVER_BASE_URL", mode="after")
     @classmethod

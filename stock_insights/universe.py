@@ -1,4 +1,4 @@
-"""Reference facts about KRX listings that the pipeline tracks.
+"""Reference facts about KRX listings, and the policy that picks the tracked ones from the KIS master.
 
 The codes, names and markets below are real. DART corp codes are filled in from OpenDART's
 ``corpCode.xml`` by ``dart/corp_codes``; only Samsung Electronics' (checked against a real OpenDART
@@ -9,8 +9,12 @@ with corroborating evidence (issue 4).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from stock_insights.clients.kis.master import MasterRow
 
 Market = Literal["KOSPI", "KOSDAQ"]
 
@@ -98,3 +102,71 @@ KNOWN_LISTINGS: dict[str, Listing] = {
 
 def lookup(code: str) -> Listing | None:
     return KNOWN_LISTINGS.get(code)
+
+
+# --- what is tracked: a policy over the KIS stock master (issue 15) ---------------------------------
+Policy = Literal["common", "common_preferred", "all"]
+POLICY_TYPES: dict[str, frozenset[str]] = {
+    "common": frozenset({"common"}),
+    "common_preferred": frozenset({"common", "preferred"}),
+    "all": frozenset({"common", "preferred", "etf", "etn", "spac", "reit", "other"}),
+}
+
+
+@dataclass
+class TrackedUniverse:
+    listings: list[Listing]
+    unknown_codes: list[str] = field(default_factory=list)  # override codes in neither the master nor KNOWN
+    not_listed: list[str] = field(default_factory=list)  # override codes missing from the master
+
+
+def _as_listing(code: str, name: str, market: Market, former: Sequence[str]) -> Listing:
+    known = KNOWN_LISTINGS.get(code)
+    aliases = tuple(dict.fromkeys((*(known.aliases if known else (name,)), *former)))
+    if known is not None:
+        return Listing(code, name, known.name_en, market, known.dart_corp_code, aliases)
+    return Listing(code, name, "", market, None, aliases)
+
+
+def tracked_listings(
+    rows: Sequence[MasterRow] | None,
+    *,
+    policy: Policy = "common",
+    override: Sequence[str] = (),
+    former_names: Mapping[str, Sequence[str]] | None = None,
+) -> TrackedUniverse:
+    """The listings to track: ``override`` codes when given (names from the master, else from
+    ``KNOWN_LISTINGS``), otherwise every master row whose security type the policy takes.
+
+    Former names become aliases unless another listing of the master holds that name today. ``rows``
+    None means no master could be read (only an override of known listings can then be tracked).
+    English names come from ``KNOWN_LISTINGS`` only (the master has none).
+    """
+    former_names = former_names or {}
+    rows = list(rows or ())
+    current_names = {row.name for row in rows}
+    by_code = {row.code: row for row in rows}
+
+    def former(code: str) -> list[str]:
+        return [n for n in former_names.get(code, ()) if n not in current_names]
+
+    out = TrackedUniverse(listings=[])
+    if override:
+        for code in override:
+            row = by_code.get(code)
+            if row is not None:
+                out.listings.append(_as_listing(code, row.name, row.market, former(code)))
+                continue
+            if rows:
+                out.not_listed.append(code)
+            known = KNOWN_LISTINGS.get(code)
+            if known is None:
+                out.unknown_codes.append(code)
+            elif not rows:
+                out.listings.append(known)
+        return out
+    types = POLICY_TYPES[policy]
+    for row in rows:
+        if row.security_type in types and len(row.code) == 6:
+            out.listings.append(_as_listing(row.code, row.name, row.market, former(row.code)))
+    return out

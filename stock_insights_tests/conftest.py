@@ -153,6 +153,7 @@ def sandbox_env(
         "DATA_MODE": "simulated",
         "DATABASE_URL": database_url,
         "KIS_BASE_URL": sandbox.url,
+        "KIS_MASTER_BASE_URL": sandbox.url,
         "KIS_APP_KEY": SANDBOX_APP_KEY,
         "KIS_APP_SECRET": SANDBOX_APP_SECRET,
         "KIS_RATE_LIMIT_PER_SEC": "50",
@@ -170,27 +171,14 @@ def sandbox_env(
 
 @pytest.fixture(scope="session")
 def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Milvus Lite server (a real Milvus gRPC endpoint) started for the test session."""
-    import shutil
-    import subprocess
-    import sys
+    """A real Milvus server for the session: standalone 2.3 (HNSW) from the ``milvus`` package, on free
+    ports with its own data folder; ``TEST_MILVUS_SERVER=lite`` runs Milvus Lite instead. The server
+    leads its own process group, stopped as a whole at the end of the session."""
+    from stock_insights.embeddings import server as milvus_server
 
-    port = free_port()
-    data = tmp_path_factory.mktemp("milvus")
-    exe = shutil.which("milvus-lite") or str(Path(sys.executable).parent / "milvus-lite")
-    log = open(data / "server.log", "wb")  # noqa: SIM115 - kept open for the server's lifetime
-    proc = subprocess.Popen([exe, "server", "--data-dir", str(data / "db"), "--host", "127.0.0.1",
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"milvus-lite server did not start: {(data / 'server.log').read_text()}") from None
-            time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    kind = os.environ.get("TEST_MILVUS_SERVER", "standalone")
+    local = milvus_server.start(kind, tmp_path_factory.mktemp("milvus"), timeout=180)
+    try:
+        yield local.uri
+    finally:
+        local.stop(grace=10)

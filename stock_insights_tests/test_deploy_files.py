@@ -291,7 +291,8 @@ def test_app_env_defaults_are_valid_settings_with_empty_secrets():
     for name, field in Settings.model_fields.items():
         if field.annotation is SecretStr:
             assert env[name] == "", f"secret {name} must default to empty in compose, got {env[name]!r}"
-    assert settings.STOCK_UNIVERSE, "STOCK_UNIVERSE default is empty"
+    # The universe is the market by default (issue 15): the policy over the KIS master, no override.
+    assert settings.STOCK_UNIVERSE == [] and settings.UNIVERSE_POLICY == "common"
 
 
 def test_storage_urls_point_at_the_compose_services():

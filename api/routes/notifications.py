@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
-from sqlalchemy import and_, or_, select
 
 from api.core.pagination import CursorQuery, decode_cursor, encode_cursor
 from api.deps import PrincipalDep, RequireUser, SessionDep
 from api.problems import problem_responses
 from api.schemas import NotificationOut, NotificationPage
+from stock_insights.storage.api_queries import notifications_page_query
 from stock_insights.storage.db import utcnow
 from stock_insights.storage.models import Notification
 
@@ -32,15 +32,8 @@ async def list_notifications(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: CursorQuery = None,
 ) -> NotificationPage:
-    stmt = select(Notification).where(Notification.user_id == principal.user_id)
-    if unread:
-        stmt = stmt.where(Notification.read_at.is_(None))
-    if cursor:
-        at, last_id = decode_cursor(cursor, datetime, int)
-        stmt = stmt.where(
-            or_(Notification.created_at < at, and_(Notification.created_at == at, Notification.id < last_id))
-        )
-    stmt = stmt.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit + 1)
+    after = decode_cursor(cursor, datetime, int) if cursor else None
+    stmt = notifications_page_query(principal.user_id, unread=unread, after=after, limit=limit + 1)  # type: ignore[arg-type]
     rows = (await session.execute(stmt)).scalars().all()
     page = rows[:limit]
     return NotificationPage(

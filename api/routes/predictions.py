@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.core.pagination import CursorQuery, decode_cursor, encode_cursor
 from api.deps import Answers, AnswersDep, PrincipalDep, RequireUser
 from api.problems import problem_responses
 from api.routes.stocks import CACHED
@@ -85,7 +87,9 @@ async def list_predictions(
     date_: Annotated[MarketDate | None, Query(alias="date", description="Target trading day")] = None,
     model: Annotated[str | None, Query(max_length=50, pattern=r"^[A-Za-z0-9_.:-]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: CursorQuery = None,
 ) -> Response:
+    after = decode_cursor(cursor, date, str, str, datetime, int) if cursor else None
     assignment: Assignment | None = None
     if model is None:
         experiment = await running_experiment(answers)
@@ -101,21 +105,29 @@ async def list_predictions(
     chosen = assignment.model if assignment else model
 
     async def build(session: AsyncSession) -> PredictionList:
-        stmt = latest_predictions_query(code=code, target_date=date_, model=chosen).limit(limit)
+        stmt = latest_predictions_query(code=code, target_date=date_, model=chosen, after=after).limit(limit + 1)  # type: ignore[arg-type]
         rows = (await session.execute(stmt)).all()
+        page = rows[:limit]
         items = [
             PredictionOut.model_validate(p).model_copy(
                 update={"evaluation": EvaluationOut.model_validate(e) if e is not None else None}
             )
-            for p, e in rows
+            for p, e in page
         ]
-        return PredictionList(items=items, data_mode=answers.data_mode, assignment=assignment)
+        last = page[-1][0] if page else None
+        next_cursor = (
+            encode_cursor(last.target_date, last.code, last.model, last.as_of, last.id)
+            if last is not None and len(rows) > limit
+            else None
+        )
+        return PredictionList(items=items, next_cursor=next_cursor, data_mode=answers.data_mode, assignment=assignment)
 
     params = {
         "code": code,
         "date": date_,
         "model": chosen,
         "limit": limit,
+        "cursor": cursor,
         "assignment": assignment.model_dump() if assignment else None,
     }
     datasets = [DATASET_PREDICTIONS, DATASET_EVALUATIONS]

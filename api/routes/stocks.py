@@ -13,9 +13,11 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.core.pagination import CursorQuery, decode_cursor, encode_cursor
 from api.deps import AnswersDep, RequireAdmin, RequireUser, SessionDep
 from api.problems import problem_responses
 from api.schemas import StockCreate, StockDetail, StockList, StockOut
+from stock_insights.storage.api_queries import stocks_page_query
 from stock_insights.storage.db import bump_dataset_version, utcnow
 from stock_insights.storage.market_data import DATASET_DAILY_BARS, DATASET_STOCKS
 from stock_insights.storage.models import DailyBar, Stock
@@ -26,6 +28,8 @@ router = APIRouter(
 )
 
 CodePath = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit KRX code", examples=["005930"])]
+# A page of the universe: the whole market (about 2,700 listings) is a few pages, each one index range by code.
+MAX_STOCKS_PAGE = 500
 CACHED = {304: {"description": "Not modified (the `If-None-Match` ETag matches)"}}
 
 
@@ -40,15 +44,22 @@ async def tracked_stock(session: AsyncSession, code: str) -> Stock:
 async def list_stocks(
     answers: AnswersDep,
     include_inactive: Annotated[bool, Query(description="Also list stocks no longer tracked")] = False,
+    limit: Annotated[int, Query(ge=1, le=MAX_STOCKS_PAGE, description="Stocks per page, by code")] = MAX_STOCKS_PAGE,
+    cursor: CursorQuery = None,
 ) -> Response:
-    async def build(session: AsyncSession) -> StockList:
-        stmt = select(Stock).order_by(Stock.code)
-        if not include_inactive:
-            stmt = stmt.where(Stock.active.is_(True))
-        rows = (await session.execute(stmt)).scalars().all()
-        return StockList(items=[StockOut.model_validate(s) for s in rows], data_mode=answers.data_mode)
+    (after,) = decode_cursor(cursor, str) if cursor else (None,)
 
-    return await answers.json("stocks", {"inactive": include_inactive}, [DATASET_STOCKS], build)
+    async def build(session: AsyncSession) -> StockList:
+        stmt = stocks_page_query(include_inactive=include_inactive, after=after, limit=limit + 1)
+        rows = (await session.execute(stmt)).scalars().all()
+        page = rows[:limit]
+        next_cursor = encode_cursor(page[-1].code) if len(rows) > limit else None
+        return StockList(
+            items=[StockOut.model_validate(s) for s in page], next_cursor=next_cursor, data_mode=answers.data_mode
+        )
+
+    params = {"inactive": include_inactive, "limit": limit, "cursor": cursor}
+    return await answers.json("stocks", params, [DATASET_STOCKS], build)
 
 
 @router.get(

@@ -121,10 +121,16 @@ class RedisRateLimiter:
 
 
 def shared_rate_limiter(
-    name: str, per_second: float, *, redis_url: str, lock_dir: Path, key_prefix: str = "si"
+    name: str,
+    per_second: float,
+    *,
+    redis_url: str,
+    lock_dir: Path,
+    key_prefix: str = "si",
+    headroom: float = DEFAULT_HEADROOM,
 ) -> RateLimiter:
     """The budget ``name`` shared by every process: through Redis if configured (the key under
     ``key_prefix``, the deployment's ``REDIS_KEY_PREFIX``), else a lock file."""
     if redis_url:
-        return RedisRateLimiter(redis_url, f"{key_prefix}:ratelimit:{name}", per_second)
-    return FileRateLimiter(lock_dir / f"ratelimit-{name}.slot", per_second)
+        return RedisRateLimiter(redis_url, f"{key_prefix}:ratelimit:{name}", per_second, headroom=headroom)
+    return FileRateLimiter(lock_dir / f"ratelimit-{name}.slot", per_second, headroom=headroom)

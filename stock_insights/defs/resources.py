@@ -52,6 +52,7 @@ class KisResource(dg.ConfigurableResource):
             redis_url=settings.REDIS_URL,
             lock_dir=settings.DATA_DIR / "locks",
             key_prefix=settings.REDIS_KEY_PREFIX,
+            headroom=settings.KIS_RATE_HEADROOM,
         )
         return KisClient(
             settings.KIS_BASE_URL,

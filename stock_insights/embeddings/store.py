@@ -1,13 +1,21 @@
 """The Milvus vector store: one collection per embedding model and dimension.
 
-Works against the ``milvus-lite server`` (the embedded default) and Milvus standalone alike, through
-``MILVUS_URI``. The index fits the deployment: FLAT on Milvus Lite (exact), HNSW on standalone.
+Works against Milvus standalone (the default: the ``milvus`` package's 2.3 server that scripts/run.sh
+and the tests start, or any 2.4+ server) and the ``milvus-lite server`` (opt-in) alike, through
+``MILVUS_URI``. The index is chosen from the server's version (``index_plan``): HNSW on Milvus, with a
+scalar index on ``first_seen_at`` of the kind that version has (INVERTED from 2.4, STL_SORT on 2.3);
+FLAT on Milvus Lite (exact, and slow when filtered: seconds at 100,000 vectors).
 Point-in-time filters (``first_seen_at`` before a cutoff, stock codes) run inside Milvus.
+
+Reads use Session consistency: a process always sees its own writes (an asset that embeds then
+retrieves, a test), and another process's writes within the server's time tick, without the wait a
+Strong read costs on every search.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +28,52 @@ log = logging.getLogger(__name__)
 
 MAX_CODES = 16
 DOC_TYPES = ("news", "disclosure", "report")
+CONSISTENCY = "Session"
+# HNSW build and search parameters (COSINE). ef is the search beam; it is at least the result count.
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF = 64
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """The indexes and search parameters for one server version."""
+
+    server: str  # the server's version string, as it reports it
+    lite: bool  # Milvus Lite (milvus_lite-x.y.z), not a Milvus server
+    version: tuple[int, int, int]
+    vector_index: str  # "HNSW" or "FLAT"
+    vector_params: dict[str, int]
+    scalar_indexes: dict[str, str]  # field -> index type
+
+    def search_params(self, limit: int) -> dict[str, object]:
+        if self.vector_index == "HNSW":
+            return {"metric_type": "COSINE", "params": {"ef": max(HNSW_EF, limit)}}
+        return {"metric_type": "COSINE"}
+
+
+def index_plan(server_version: str) -> IndexPlan:
+    """Milvus Lite reports ``milvus_lite-3.2.2``; Milvus ``v2.3.5`` (the ``milvus`` package: ``v2.3.5-lite``,
+    a full standalone server despite the suffix), ``v2.4.x``, ``v2.5.x``...
+
+    - Milvus Lite: FLAT (its only vector index) and INVERTED on ``first_seen_at``.
+    - Milvus >= 2.4: HNSW and INVERTED on ``first_seen_at``.
+    - Milvus 2.3: HNSW and STL_SORT on ``first_seen_at`` (2.3 has no INVERTED index).
+    - Older than 2.3: refused (no ARRAY fields for the stock codes).
+    """
+    text = str(server_version).strip()
+    lite = text.lower().startswith(("milvus_lite", "milvus-lite"))
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", text)
+    if not match:
+        raise ValueError(f"cannot read a version from the Milvus server's answer {text!r}")
+    version = (int(match[1]), int(match[2]), int(match[3]))
+    if lite:
+        return IndexPlan(text, True, version, "FLAT", {}, {"first_seen_at": "INVERTED"})
+    if version < (2, 3, 0):
+        raise ValueError(f"Milvus {text} is too old: the store needs 2.3 or later (ARRAY fields)")
+    scalar = "INVERTED" if version >= (2, 4, 0) else "STL_SORT"
+    params = {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION}
+    return IndexPlan(text, False, version, "HNSW", params, {"first_seen_at": scalar})
 
 
 @dataclass(frozen=True)
@@ -59,7 +113,8 @@ class VectorStore:
         self.collection = collection
         self.dimension = dimension
         self._client = self._connect(uri, timeout)
-        self.lite = "lite" in str(self._client.get_server_version()).lower()
+        self.plan = index_plan(self._client.get_server_version())
+        self.lite = self.plan.lite
 
     @staticmethod
     def _connect(uri: str, timeout: float, attempts: int = 2) -> MilvusClient:
@@ -99,23 +154,53 @@ class VectorStore:
 
     def _index_params(self):  # type: ignore[no-untyped-def]
         params = self._client.prepare_index_params()
-        if self.lite:
-            params.add_index(field_name="vector", index_type="FLAT", metric_type="COSINE")
-        else:
-            params.add_index(
-                field_name="vector", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 200}
-            )
-        params.add_index(field_name="first_seen_at", index_type="INVERTED")
+        params.add_index(
+            field_name="vector",
+            index_type=self.plan.vector_index,
+            metric_type="COSINE",
+            **({"params": self.plan.vector_params} if self.plan.vector_params else {}),
+        )
+        for field_name, index_type in self.plan.scalar_indexes.items():
+            params.add_index(field_name=field_name, index_type=index_type)
         return params
+
+    def describe_index(self) -> dict[str, object]:
+        """The vector index as the server reports it (type, metric, build parameters)."""
+        return dict(self._client.describe_index(self.collection, index_name="vector"))
+
+    def index_progress(self) -> tuple[int, int]:
+        """(indexed rows, total rows) of the vector index, as the server counts them."""
+        info = self.describe_index()
+        return int(info.get("indexed_rows", 0)), int(info.get("total_rows", 0))
+
+    def flush_and_wait_indexed(self, timeout: float = 3600.0, poll: float = 1.0) -> float:
+        """Seal what was written and wait until the server has indexed it; returns the seconds waited.
+
+        For bulk loads, benchmarks and tests: searches are correct without it (unsealed rows are searched
+        exactly), only slower."""
+        t0 = time.monotonic()
+        self._client.flush(self.collection)
+        while True:
+            indexed, total = self.index_progress()
+            if total and indexed >= total:
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise TimeoutError(f"{self.collection}: {indexed:,} of {total:,} rows indexed after {timeout:.0f} s")
+            time.sleep(poll)
 
     def ensure_collection(self) -> None:
         """Create the collection if it is missing. Safe when two processes race to create it."""
         if not self._client.has_collection(self.collection):
             try:
                 self._client.create_collection(
-                    self.collection, schema=self._schema(), index_params=self._index_params()
+                    self.collection,
+                    schema=self._schema(),
+                    index_params=self._index_params(),
+                    consistency_level=CONSISTENCY,
                 )
-                log.info("created Milvus collection %s (%s)", self.collection, "FLAT" if self.lite else "HNSW")
+                log.info(
+                    "created Milvus collection %s (%s on %s)", self.collection, self.plan.vector_index, self.plan.server
+                )
             except MilvusException:
                 # Another process won the race (Milvus says "already exists"; Milvus Lite may also fail
                 # on its own files). If the collection is there now, it is the same schema: carry on.
@@ -156,7 +241,9 @@ class VectorStore:
         return len(rows)
 
     def count(self) -> int:
-        result = self._client.query(self.collection, filter="", output_fields=["count(*)"])
+        result = self._client.query(
+            self.collection, filter="", output_fields=["count(*)"], consistency_level=CONSISTENCY
+        )
         return int(result[0]["count(*)"])
 
     def search(
@@ -178,14 +265,14 @@ class VectorStore:
         if doc_types:
             quoted = ", ".join(f'"{t}"' for t in doc_types if t in DOC_TYPES)
             clauses.append(f"doc_type in [{quoted}]")
-        params = {"metric_type": "COSINE"} if self.lite else {"metric_type": "COSINE", "params": {"ef": max(64, limit)}}
         result = self._client.search(
             self.collection,
             data=[vector.astype(np.float32).tolist()],
             limit=limit,
             filter=" and ".join(clauses),
             output_fields=["doc_type", "sql_id", "stock_codes", "source", "first_seen_at", "published_at"],
-            search_params=params,
+            search_params=self.plan.search_params(limit),
+            consistency_level=CONSISTENCY,
         )
         return [
             Hit(

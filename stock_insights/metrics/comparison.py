@@ -407,6 +407,87 @@ def experiment_verdicts(
         compare_arms(rows, a, arm_models[a], b, arm_models[b], loss=loss, horizon=horizon)
         for a, b in itertools.combinations(sorted(arm_models), 2)
     ]
+    return _family(compared, loss, horizon, alpha)
+
+
+@dataclass(frozen=True)
+class ArmArrays:
+    """One arm's scored predictions as arrays (the leaderboard's path, built once per model and window).
+
+    ``key``: one integer per (code, date), unique within the arm; ``date``: the row's date label (any
+    sortable value; the leaderboard passes integer codes in date order); ``hit`` and ``loss`` as
+    :func:`compare_arms` computes them from ``direction``, ``prob_up``/``expected_return`` and
+    ``realized_return``.
+    """
+
+    key: np.ndarray
+    date: np.ndarray
+    hit: np.ndarray
+    loss: np.ndarray
+
+
+def _pair_arrays(
+    a: ArmArrays | None,
+    b: ArmArrays | None,
+    arm_a: str,
+    model_a: str,
+    arm_b: str,
+    model_b: str,
+    loss: Loss,
+    horizon: int,
+) -> PairComparison:
+    """:func:`compare_arms` on prepared arrays: pairs in A's row order, as the inner merge there keeps them."""
+    base = dict(arm_a=arm_a, arm_b=arm_b, model_a=model_a, model_b=model_b, loss=loss)
+    if a is None or b is None or not len(a.key) or not len(b.key):
+        empty = dict(hit_rate_a=None, hit_rate_b=None, mean_loss_a=None, mean_loss_b=None)
+        return PairComparison(**base, **empty, n_pairs=0, n_dates=0, mcnemar=None, diebold_mariano=None)
+    sorter = np.argsort(b.key, kind="stable")
+    position = np.minimum(np.searchsorted(b.key, a.key, sorter=sorter), len(b.key) - 1)
+    candidate = sorter[position]
+    match = b.key[candidate] == a.key
+    in_a, in_b = np.flatnonzero(match), candidate[match]
+    if not len(in_a):
+        empty = dict(hit_rate_a=None, hit_rate_b=None, mean_loss_a=None, mean_loss_b=None)
+        return PairComparison(**base, **empty, n_pairs=0, n_dates=0, mcnemar=None, diebold_mariano=None)
+    hit_a, hit_b = a.hit[in_a], b.hit[in_b]
+    loss_a, loss_b = a.loss[in_a], b.loss[in_b]
+    paired_dates = a.date[in_a]
+    dates, differential = per_date_differential(paired_dates, loss_a, loss_b)
+    return PairComparison(
+        **base,
+        n_pairs=len(in_a),
+        n_dates=len(dates),
+        hit_rate_a=float(hit_a.mean()),
+        hit_rate_b=float(hit_b.mean()),
+        mean_loss_a=float(loss_a.mean()),
+        mean_loss_b=float(loss_b.mean()),
+        mcnemar=clustered_mcnemar(hit_a, hit_b, paired_dates, horizon),
+        diebold_mariano=diebold_mariano(differential, horizon),
+    )
+
+
+def arm_verdicts(
+    arms: Mapping[str, ArmArrays | None],
+    loss: Loss = "brier",
+    horizon: int = 1,
+    alpha: float = ALPHA,
+) -> ExperimentResults:
+    """:func:`experiment_verdicts` with each arm's rows prepared once as :class:`ArmArrays` (arm name → its
+    arrays, None for an arm without rows): the same pairs, tests, Holm family and verdicts."""
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    if not 0 < alpha < 1:
+        raise ValueError("alpha must be in (0, 1)")
+    if len(arms) < 2:
+        raise ValueError("an experiment needs at least two arms to compare")
+    compared = [
+        _pair_arrays(arms[a], arms[b], a, a, b, b, loss, horizon) for a, b in itertools.combinations(sorted(arms), 2)
+    ]
+    return _family(compared, loss, horizon, alpha)
+
+
+def _family(compared: list[PairComparison], loss: Loss, horizon: int, alpha: float) -> ExperimentResults:
+    """Holm across every pair's tests, then each pair's verdict."""
     family: list[float | None] = []
     for pair in compared:
         enough = pair.n_dates >= MIN_DATES_FOR_VERDICT

@@ -72,8 +72,8 @@ from stock_insights.metrics.classification import (
     mean_across_dates,
     pesaran_timmermann,
 )
-from stock_insights.metrics.comparison import MIN_DATES_FOR_VERDICT, ExperimentResults, experiment_verdicts
-from stock_insights.metrics.outcome import calls_up, outcomes_up, unchanged
+from stock_insights.metrics.comparison import MIN_DATES_FOR_VERDICT, ArmArrays, ExperimentResults, arm_verdicts
+from stock_insights.metrics.outcome import outcomes_up, unchanged
 from stock_insights.metrics.portfolio import (
     DEFAULT_FEE_PER_SIDE,
     DEFAULT_SELL_TAX,
@@ -81,7 +81,12 @@ from stock_insights.metrics.portfolio import (
     PortfolioResult,
     long_short_portfolio,
 )
-from stock_insights.metrics.ranking import MIN_STOCKS_PER_DATE, ICResult, information_coefficient
+from stock_insights.metrics.ranking import (
+    MIN_STOCKS_PER_DATE,
+    ICResult,
+    grouped_average_rank,
+    information_coefficient_ranked,
+)
 
 WINDOWS: tuple[int, ...] = (20, 60, 250)
 IC_SCORES: tuple[str, ...] = ("expected_return", "prob_up")
@@ -161,18 +166,20 @@ class Leaderboard:
 
 @dataclass
 class _Prepared:
-    """The validated input as arrays, rows sorted by (model, date), dates as integer codes."""
+    """The validated input as arrays, rows sorted by (model, date); dates, models and codes as integer codes
+    (``pd.factorize(..., sort=True)``: the codes order as the labels do)."""
 
     labels: list  # date code -> date label
-    model: np.ndarray
+    model_labels: list  # model code -> model label
+    model: np.ndarray  # model codes
     date: np.ndarray
-    code: np.ndarray
+    code: np.ndarray  # stock codes' integer codes
+    n_codes: int
     predicted_up: np.ndarray
     prob_up: np.ndarray
     expected_return: np.ndarray
     realized_return: np.ndarray
     excess_return: np.ndarray  # NaN where unknown
-    direction: np.ndarray
     n_pending: int
 
 
@@ -191,33 +198,46 @@ def _prepare(rows: pd.DataFrame, end: Any) -> _Prepared:
     unknown = ~frame["direction"].isin(DIRECTIONS)
     if unknown.any():
         raise ValueError(f"direction must be one of {DIRECTIONS}; found {frame.loc[unknown, 'direction'].iloc[0]!r}")
-    if frame.duplicated(["model", "code", "date"]).any():
-        raise ValueError("more than one scored row for some (model, code, date); keep the latest prediction")
+    # Integer codes once, instead of strings in every later step; sort=True keeps the labels' order.
     date_code, labels = pd.factorize(frame["date"], sort=True)
-    order = np.lexsort((date_code, frame["model"].to_numpy()))
-    take = frame.iloc[order]
+    model_code, model_labels = pd.factorize(frame["model"], sort=True)
+    code_code, code_labels = pd.factorize(frame["code"], sort=True)
+    n_dates, n_codes = len(labels), len(code_labels)
+    key = (model_code.astype(np.int64) * n_codes + code_code) * n_dates + date_code
+    if len(key) and (
+        np.bincount(key).max() > 1
+        if len(model_labels) * n_codes * n_dates <= 4 * len(key) + 2**22
+        else (np.diff(np.sort(key)) == 0).any()
+    ):
+        raise ValueError("more than one scored row for some (model, code, date); keep the latest prediction")
+    order = np.lexsort((date_code, model_code))
+
+    def column(name: str) -> np.ndarray:
+        return frame[name].to_numpy(dtype=float)[order]
+
+    empty = len(order) == 0
     return _Prepared(
         labels=[_plain(x) for x in labels],
-        model=take["model"].to_numpy(),
+        model_labels=list(model_labels),
+        model=model_code[order].astype(np.int64),
         date=date_code[order].astype(np.int64),
-        code=take["code"].to_numpy(),
-        predicted_up=calls_up(take["direction"].to_numpy()),
-        prob_up=as_probability(take["prob_up"].to_numpy(dtype=float)) if len(take) else np.zeros(0),
-        expected_return=as_real(take["expected_return"].to_numpy(dtype=float), "expected_return")
-        if len(take)
-        else np.zeros(0),
-        realized_return=as_real(take["realized_return"].to_numpy(dtype=float), "realized_return")
-        if len(take)
-        else np.zeros(0),
-        excess_return=pd.to_numeric(take["excess_return"], errors="raise").to_numpy(dtype=float)
-        if "excess_return" in take.columns
-        else np.full(len(take), np.nan),
-        direction=take["direction"].to_numpy(dtype=object),
+        code=code_code[order].astype(np.int64),
+        n_codes=n_codes,
+        predicted_up=frame["direction"].eq("up").to_numpy(dtype=bool)[order],
+        prob_up=as_probability(column("prob_up")) if not empty else np.zeros(0),
+        expected_return=as_real(column("expected_return"), "expected_return") if not empty else np.zeros(0),
+        realized_return=as_real(column("realized_return"), "realized_return") if not empty else np.zeros(0),
+        excess_return=pd.to_numeric(frame["excess_return"], errors="raise").to_numpy(dtype=float)[order]
+        if "excess_return" in frame.columns
+        else np.full(len(order), np.nan),
         n_pending=int(pending.sum()),
     )
 
 
-def _model_metrics(data: _Prepared, sl: slice, model: str, labels: list, settings: Settings) -> ModelMetrics:
+def _model_metrics(
+    data: _Prepared, sl: slice, model: str, labels: list, settings: Settings, ranks: dict[str, np.ndarray]
+) -> ModelMetrics:
+    """``ranks``: average ranks within each date of the scores and of ``realized_return``, for the rows of ``sl``."""
     dates = data.date[sl]
     realized = data.realized_return[sl]
     outcome = outcomes_up(realized)
@@ -235,7 +255,9 @@ def _model_metrics(data: _Prepared, sl: slice, model: str, labels: list, setting
     scores = {"expected_return": data.expected_return[sl], "prob_up": prob}
     ic = {}
     for name in settings.ic_scores:
-        result = information_coefficient(dates, scores[name], realized, settings.min_stocks)
+        result = information_coefficient_ranked(
+            dates, scores[name], realized, (ranks[name], ranks["realized_return"]), settings.min_stocks
+        )
         ic[name] = dataclasses.replace(
             result, daily=dataclasses.replace(result.daily, dates=[labels[c] for c in result.daily.dates])
         )
@@ -300,19 +322,14 @@ def _ranked(metrics: list[ModelMetrics]) -> list[ModelMetrics]:
     ]
 
 
-def _window_rows(data: _Prepared, first_code: int) -> pd.DataFrame:
-    """The window's rows as the paired tests read them (dates as their integer codes: order is kept)."""
-    keep = data.date >= first_code
-    return pd.DataFrame(
-        {
-            "model": data.model[keep],
-            "code": data.code[keep],
-            "date": data.date[keep],
-            "direction": data.direction[keep],
-            "prob_up": data.prob_up[keep],
-            "expected_return": data.expected_return[keep],
-            "realized_return": data.realized_return[keep],
-        }
+def _arm(data: _Prepared, sl: slice) -> ArmArrays:
+    """One model's window rows as the paired tests read them (dates as their integer codes: order is kept)."""
+    outcome = outcomes_up(data.realized_return[sl])
+    return ArmArrays(
+        key=data.date[sl] * data.n_codes + data.code[sl],
+        date=data.date[sl],
+        hit=data.predicted_up[sl] == outcome,
+        loss=(data.prob_up[sl] - outcome) ** 2,
     )
 
 
@@ -341,18 +358,32 @@ def build_leaderboards(
     # Rows are sorted by (model, date): each model is a contiguous block, and a window is its tail.
     starts = np.flatnonzero(np.r_[True, data.model[1:] != data.model[:-1]]) if len(data.model) else np.zeros(0, int)
     model_bounds = list(zip(starts.tolist(), [*starts[1:].tolist(), len(data.model)][: len(starts)], strict=True))
+    # Ranks within a date do not depend on the window (whole dates): rank each model's rows once.
+    ranked_columns = {*settings.ic_scores, "realized_return"}
+    model_ranks = [
+        {name: grouped_average_rank(data.date[start:stop], getattr(data, name)[start:stop]) for name in ranked_columns}
+        for start, stop in model_bounds
+    ]
     for window in windows:
         first_code = max(0, n_dates_total - window)
         metrics = []
-        for start, stop in model_bounds:
+        blocks: dict[Any, slice] = {}  # model label -> its window rows
+        for (start, stop), ranks in zip(model_bounds, model_ranks, strict=True):
             begin = start + int(np.searchsorted(data.date[start:stop], first_code, side="left"))
             if begin < stop:
-                metrics.append(_model_metrics(data, slice(begin, stop), data.model[start], data.labels, settings))
+                label = data.model_labels[data.model[start]]
+                blocks[label] = slice(begin, stop)
+                tail = {name: values[begin - start :] for name, values in ranks.items()}
+                metrics.append(_model_metrics(data, slice(begin, stop), label, data.labels, settings, tail))
         ranked = _ranked(metrics)
         comparisons = None
         if len(metrics) >= 2:
-            frame = _window_rows(data, first_code)
-            comparisons = experiment_verdicts(frame, sorted(m.model for m in metrics), horizon=horizon)
+            # Each arm is a model's rows, selected by its label as a name (as experiment_verdicts does).
+            arms = {
+                m.model: _arm(data, blocks[m.model]) if m.model in blocks else None
+                for m in sorted(metrics, key=lambda m: m.model)
+            }
+            comparisons = arm_verdicts(arms, horizon=horizon)
         boards[window] = Leaderboard(
             window=window,
             from_date=data.labels[first_code] if n_dates_total else None,

@@ -138,7 +138,7 @@ def long_short_portfolio(
         raise ValueError("dates and codes must not be missing")
     n_dates, n_codes = len(date_labels), int(code_idx.max()) + 1
     flat = date_idx.astype(np.int64) * n_codes + code_idx
-    if len(np.unique(flat)) != len(flat):
+    if len(flat) and np.bincount(flat).max() > 1:  # the dates x codes matrix below is as large anyway
         raise ValueError("each (date, code) must appear once")
 
     # Dates x codes matrices; columns are in code order, so a stable sort breaks score ties by code.

@@ -102,6 +102,18 @@ def daily_ic(dates: ArrayLike, scores: ArrayLike, returns: ArrayLike, min_stocks
     One row per (stock, date); ``dates`` are any sortable labels. NaN in scores or returns raises
     ValueError (drop pending rows before calling).
     """
+    return _daily_ic(dates, scores, returns, min_stocks, None)
+
+
+def _daily_ic(
+    dates: ArrayLike,
+    scores: ArrayLike,
+    returns: ArrayLike,
+    min_stocks: int,
+    ranks: tuple[np.ndarray, np.ndarray] | None,
+) -> DailyIC:
+    """:func:`daily_ic`; ``ranks``, when given, are the average ranks of scores and returns within each date
+    (:func:`grouped_average_rank`), computed once by a caller that needs them for several calls."""
     if min_stocks < 3:
         raise ValueError("min_stocks must be at least 3: a correlation over two points is always ±1")
     x = as_real(scores, "scores")
@@ -126,10 +138,16 @@ def daily_ic(dates: ArrayLike, scores: ArrayLike, returns: ArrayLike, min_stocks
     x_used, y_used = x[keep], y[keep]
     n_used = np.bincount(g_used)
     ic = _grouped_pearson(g_used, x_used, y_used, n_used)
-    # Average ranks within each date (pandas' Cython groupby rank), then Pearson on ranks = Spearman.
-    frame = pd.DataFrame({"g": g_used, "x": x_used, "y": y_used})
-    ranks = frame.groupby("g", sort=False)[["x", "y"]].rank(method="average")
-    rank_ic = _grouped_pearson(g_used, ranks["x"].to_numpy(), ranks["y"].to_numpy(), n_used)
+    # Average ranks within each date, then Pearson on ranks = Spearman.
+    # A date's ranks do not depend on the other dates, so ranks over all rows, restricted to the used
+    # dates, are the ranks within the used dates.
+    if ranks is None:
+        x_rank, y_rank = grouped_average_rank(g_used, x_used), grouped_average_rank(g_used, y_used)
+    else:
+        if not len(ranks[0]) == len(ranks[1]) == len(x):
+            raise ValueError("ranks differ in length from the scores")
+        x_rank, y_rank = np.asarray(ranks[0], dtype=float)[keep], np.asarray(ranks[1], dtype=float)[keep]
+    rank_ic = _grouped_pearson(g_used, x_rank, y_rank, n_used)
     return DailyIC(
         dates=[plain_label(labels[i]) for i in used_labels],
         n_stocks=n_used.astype(np.int64),
@@ -145,8 +163,51 @@ def information_coefficient(
     dates: ArrayLike, scores: ArrayLike, returns: ArrayLike, min_stocks: int = MIN_STOCKS_PER_DATE
 ) -> ICResult:
     """Daily IC and Rank IC, then Qlib's mean, std, ICIR and the t-statistic across the used dates."""
-    daily = daily_ic(dates, scores, returns, min_stocks)
+    return information_coefficient_ranked(dates, scores, returns, None, min_stocks)
+
+
+def information_coefficient_ranked(
+    dates: ArrayLike,
+    scores: ArrayLike,
+    returns: ArrayLike,
+    ranks: tuple[np.ndarray, np.ndarray] | None,
+    min_stocks: int = MIN_STOCKS_PER_DATE,
+) -> ICResult:
+    """:func:`information_coefficient` with the within-date average ranks of scores and returns precomputed
+    (``ranks``, as :func:`grouped_average_rank` gives them; None computes them here)."""
+    daily = _daily_ic(dates, scores, returns, min_stocks, ranks)
     return ICResult(daily=daily, ic=across_dates(daily.ic), rank_ic=across_dates(daily.rank_ic))
+
+
+def grouped_average_rank(group: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """1-based average ranks of ``values`` within each group (ties share the mean of their ranks), in the
+    input's order: pandas' ``groupby(...).rank(method="average")`` for finite values, with one sort.
+
+    A tie run at 0-based positions i..j of its group gets (i + j)/2 + 1, the same half-integer that pandas
+    gets as the sum of ranks i+1..j+1 over j − i + 1 (both exact in floating point).
+    """
+    n = len(values)
+    out = np.empty(n)
+    if n == 0:
+        return out
+    if len(group) and group.min() >= 0 and group.max() < 2**16:
+        # Sort by value, then a stable (radix) sort by group: the same grouping as a lexsort, faster. The
+        # order inside a run of ties is irrelevant, as every member gets the run's average rank.
+        by_value = np.argsort(values)
+        order = by_value[np.argsort(group[by_value].astype(np.uint16), kind="stable")]
+    else:
+        order = np.lexsort((values, group))
+    g, v = group[order], values[order]
+    new_group = np.r_[True, g[1:] != g[:-1]]
+    new_run = new_group | np.r_[True, v[1:] != v[:-1]]
+    position = np.arange(n)
+    group_start = np.maximum.accumulate(np.where(new_group, position, 0))
+    run_id = np.cumsum(new_run) - 1
+    run_start = position[new_run]
+    run_stop = np.r_[run_start[1:], n] - 1  # last position of each run (runs never cross groups)
+    first, last = run_start[run_id] - group_start, run_stop[run_id] - group_start
+    out[order] = (first + last) / 2.0 + 1.0
+    return out
 
 
 def _grouped_min(group: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from stock_insights.sandbox.dart import DartSandbox, build_dart_router
 from stock_insights.sandbox.kis import FaultQueue, FaultRequest, KisConfig, KisSandbox, build_kis_router
 from stock_insights.sandbox.market import SimulatedMarket
+from stock_insights.sandbox.master import MasterSandbox, build_master_router
 from stock_insights.sandbox.naver import NaverSandbox, build_naver_router
 from stock_insights.sandbox.newsroom import Newsroom
 from stock_insights.sandbox.openai_api import build_openai_router
@@ -85,6 +86,9 @@ def create_app(
     app.state.sandbox = state
     app.add_middleware(CollapseSlashesMiddleware)
     app.include_router(build_kis_router(kis), tags=["kis"])
+    # The KIS stock master downloads (kospi_code.mst.zip, kosdaq_code.mst.zip) of the simulated listings.
+    app.state.master = MasterSandbox(seed=market.seed, now=now)
+    app.include_router(build_master_router(app.state.master), tags=["kis-master"])
     # News and disclosures (issue 4): one newsroom feeds Naver, both papers' RSS and Reddit.
     newsroom = Newsroom(market)
     news_clock: dict[str, Any] = {"now": now, "faults": faults}

@@ -548,11 +548,19 @@ class SimulatedMarket:
     # --- listings ------------------------------------------------------------------------------
 
     def name(self, code: str) -> str:
-        listing = KNOWN_LISTINGS.get(code)
-        return listing.name if listing else f"종목{code}"
+        """The listing's name today (as KIS answers it: the current name), from ``sandbox/listings.py``."""
+        from stock_insights.sandbox.listings import listings_by_code
+
+        listing = listings_by_code(self.seed).get(code)
+        if listing is not None:
+            return listing.name_on(clock.today_kst())
+        known = KNOWN_LISTINGS.get(code)
+        return known.name if known else f"종목{code}"
 
     def listing_market(self, code: str) -> ListingMarket:
-        listing = KNOWN_LISTINGS.get(code)
+        from stock_insights.sandbox.listings import listings_by_code
+
+        listing = listings_by_code(self.seed).get(code) or KNOWN_LISTINGS.get(code)
         return listing.market if listing else "KOSPI"
 
     def profile(self, code: str) -> StockProfile:

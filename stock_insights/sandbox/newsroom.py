@@ -413,3 +413,119 @@ class Newsroom:
             created=created,
             author=f"investor_{number % 9973}",
         )
+
+
+# --- a labelled set over the whole simulated market (issue 15: linking at market scale) ------------
+@dataclass(frozen=True, slots=True)
+class LabelledArticle:
+    """An article and the tracked stocks it is truly about (``codes``); ``traps`` names what it tests."""
+
+    article_id: str
+    day: date
+    title: str
+    body: str
+    codes: tuple[str, ...]
+    traps: tuple[str, ...]
+
+
+_LINK_PARTICLES = ("", "가", "는", "의", "와", "도", "이", "은")
+_TRAP_KINDS = ("preferred", "common_word", "delisted", "unknown_code", "substring")
+
+
+def market_targets(day: date, seed: int = 7) -> list[tuple[str, str, tuple[str, ...]]]:
+    """``(code, name, aliases)`` of what ``universe/stocks`` tracks on ``day`` with the default policy:
+    listed common stocks under their name of that day, aliases of the real names, former names no
+    other listing holds that day."""
+    from stock_insights.sandbox.listings import listed_on as _listed_on
+
+    listed = _listed_on(day, seed)
+    held = {x.name_on(day) for x in listed}
+    out = []
+    for x in listed:
+        if x.security_type != "common":
+            continue
+        known = KNOWN_LISTINGS.get(x.code)
+        former = tuple(n for n in x.former_names(day) if n not in held)
+        out.append((x.code, x.name_on(day), tuple(dict.fromkeys((*(known.aliases if known else ()), *former)))))
+    return out
+
+
+def _particle(rng: random.Random, name: str) -> str:
+    p = rng.choice(_LINK_PARTICLES)
+    if p in ("가", "는", "와") and not name.isascii() and (ord(name[-1]) - 0xAC00) % 28:
+        p = {"가": "이", "는": "은", "와": "과"}[p]  # after a final consonant
+    return p
+
+
+def labelled_articles(day: date, count: int, *, seed: int = 7) -> list[LabelledArticle]:
+    """``count`` articles of ``day`` over the whole simulated universe, with their true codes.
+
+    About 70 % name one to three tracked stocks (official name, a former name written
+    ``새이름(옛 옛이름)``, a real alias, sometimes with the code); the rest hold traps that must link
+    nothing extra: a preferred share (``…우``), the common word 대상, a delisted company's name, an
+    unknown code, a name that is the prefix of a longer listed name. Deterministic per (seed, day).
+    """
+    from stock_insights.sandbox.listings import listed_on as _listed_on
+    from stock_insights.sandbox.listings import simulated_listings
+
+    rng = _rng(seed, "labelled", day.toordinal())
+    targets = market_targets(day, seed)
+    by_name = {name: code for code, name, _ in targets}
+    listed = _listed_on(day, seed)
+    preferred = [x for x in listed if x.security_type == "preferred"]
+    gone = [x for x in simulated_listings(seed) if x.delisted_on is not None and x.delisted_on <= day
+            and x.name_on(day) not in by_name]
+    names = sorted(by_name)  # a name's prefixes sort right before it
+    longer = [(by_name[n], n) for i, n in enumerate(names)
+              if any(n.startswith(m) for m in names[max(0, i - 50):i])]
+    common_word = [code for code, name, _ in targets if name in ("대상", "신세계")]
+    out: list[LabelledArticle] = []
+    for i in range(count):
+        band: Band = rng.choice(tuple(LEXICON))
+        word = rng.choice(LEXICON[band])
+        cause = rng.choice(_CAUSES[band])
+        mentions: list[str] = []
+        codes: list[str] = []
+        traps: list[str] = []
+        for _ in range(1 if rng.random() < 0.6 else rng.randint(2, 3)):
+            code, name, aliases = rng.choice(targets)
+            if code in codes or name in ("대상", "신세계"):
+                continue
+            form = name
+            korean_aliases = [a for a in aliases if not a.isascii() or len(a) > 3]
+            r = rng.random()
+            if korean_aliases and r < 0.3:
+                alias = rng.choice(korean_aliases)
+                form = f"{name}(옛 {alias})" if alias not in (KNOWN_LISTINGS[code].aliases if code in
+                                                                 KNOWN_LISTINGS else ()) else alias
+            elif r < 0.45:
+                form = f"{name}({code})"
+            codes.append(code)
+            mentions.append(form + _particle(rng, form))
+        if rng.random() < 0.3:
+            kind = rng.choice(_TRAP_KINDS)
+            traps.append(kind)
+            if kind == "preferred" and preferred:
+                mentions.append(rng.choice(preferred).name_on(day) + " 거래량 급증")
+            elif kind == "common_word":
+                mentions.append(f"정부 지원 대상 기업 {rng.randint(2, 90)}곳 선정")
+                if common_word and rng.random() < 0.3:
+                    code = common_word[0]
+                    codes.append(code)
+                    mentions.append(f"대상({code}) 주가")
+            elif kind == "delisted" and gone:
+                mentions.append(f"상장폐지된 {rng.choice(gone).name_on(day)} 투자자 소송")
+            elif kind == "unknown_code":
+                mentions.append(f"비상장사 미래엔({rng.randint(900_000, 999_999)}) 인수")
+            elif kind == "substring" and longer:
+                code, name = rng.choice(longer)
+                if code not in codes:
+                    codes.append(code)
+                mentions.append(f"{name}{_particle(rng, name)} 신규 수주")
+        if not mentions:
+            continue
+        title = f"{mentions[0]} {word}"
+        body = f"{cause} {', '.join(mentions)} 관련 종목 {word}. 증권가는 {rng.choice(_QUOTES)} 전망."
+        out.append(LabelledArticle(f"{day:%Y%m%d}-{i:05d}", day, title, body, tuple(dict.fromkeys(codes)),
+                                   tuple(traps)))
+    return out

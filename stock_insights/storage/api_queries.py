@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy import Select, and_, case, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from stock_insights.storage.forecasts import DATASET_EVALUATIONS, DATASET_PREDICTIONS
@@ -38,6 +38,7 @@ from stock_insights.storage.models import (
     NewsArticle,
     NewsArticleSource,
     NewsStockLink,
+    Notification,
     OrderBookSnapshot,
     Prediction,
     Report,
@@ -271,10 +272,9 @@ def news_page_query(
     if since is not None:
         stmt = stmt.where(NewsArticle.published_at >= since)
     if after is not None:
+        # A row-value comparison: one range on the (published_at, id) index, however deep the page.
         at, last_id = after
-        stmt = stmt.where(
-            or_(NewsArticle.published_at < at, and_(NewsArticle.published_at == at, NewsArticle.id < last_id))
-        )
+        stmt = stmt.where(tuple_(NewsArticle.published_at, NewsArticle.id) < tuple_(at, last_id))
     return stmt.order_by(NewsArticle.published_at.desc(), NewsArticle.id.desc()).limit(limit)
 
 
@@ -310,11 +310,36 @@ def disclosures_page_query(
     if since is not None:
         stmt = stmt.where(Disclosure.receipt_date >= since)
     if after is not None:
+        # The row comparison is one range on (receipt_date, rcept_no); the plain bound on receipt_date lets the
+        # (code, receipt_date) index start at the cursor too when a code is asked.
         day, rcept_no = after
         stmt = stmt.where(
-            or_(Disclosure.receipt_date < day, and_(Disclosure.receipt_date == day, Disclosure.rcept_no < rcept_no))
+            Disclosure.receipt_date <= day, tuple_(Disclosure.receipt_date, Disclosure.rcept_no) < tuple_(day, rcept_no)
         )
     return stmt.order_by(Disclosure.receipt_date.desc(), Disclosure.rcept_no.desc()).limit(limit)
+
+
+def stocks_page_query(*, include_inactive: bool, after: str | None, limit: int) -> Select[tuple[Stock]]:
+    """Stocks by code (the primary key: a page is one index range); ``after`` is the previous page's last code."""
+    stmt = select(Stock)
+    if not include_inactive:
+        stmt = stmt.where(Stock.active.is_(True))
+    if after is not None:
+        stmt = stmt.where(Stock.code > after)
+    return stmt.order_by(Stock.code).limit(limit)
+
+
+def notifications_page_query(
+    user_id: int, *, unread: bool, after: tuple[datetime, int] | None, limit: int
+) -> Select[tuple[Notification]]:
+    """One user's notifications, newest first by (created_at, id): a range of the (user_id, created_at, id) index."""
+    stmt = select(Notification).where(Notification.user_id == user_id)
+    if unread:
+        stmt = stmt.where(Notification.read_at.is_(None))
+    if after is not None:
+        at, last_id = after
+        stmt = stmt.where(tuple_(Notification.created_at, Notification.id) < tuple_(at, last_id))
+    return stmt.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
 
 
 def _like(term: str) -> str:

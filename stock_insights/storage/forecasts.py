@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from stock_insights.storage.db import bump_dataset_version, upsert, utcnow
@@ -94,8 +94,14 @@ def latest_predictions_query(
     model: str | None = None,
     as_of_before: datetime | None = None,
     horizon: int | None = None,
+    after: PredictionCursor | None = None,
 ) -> Select[tuple[Prediction, Evaluation]]:
-    """Predictions joined to their evaluation (if any), newest target first; every horizon unless one is given."""
+    """Predictions joined to their evaluation (if any), newest target first; every horizon unless one is given.
+
+    The order is total: (target_date desc, code, model, as_of desc, id desc), the order of the
+    ``ix_predictions_listing`` index (migration 0008), so a page is a range of it. ``after`` is the last row of
+    the previous page (keyset pagination): the rows strictly after it in that order.
+    """
     stmt = select(Prediction, Evaluation).outerjoin(Evaluation, Evaluation.prediction_id == Prediction.id)
     if horizon is not None:
         stmt = stmt.where(Prediction.horizon == horizon)
@@ -107,7 +113,34 @@ def latest_predictions_query(
         stmt = stmt.where(Prediction.model == model)
     if as_of_before is not None:
         stmt = stmt.where(Prediction.as_of < as_of_before)
-    return stmt.order_by(Prediction.target_date.desc(), Prediction.code, Prediction.model, Prediction.as_of.desc())
+    if after is not None:
+        day, code_, model_, as_of, last_id = after
+        # Mixed directions: no single row comparison; the plain bound on target_date starts the index range.
+        stmt = stmt.where(
+            Prediction.target_date <= day,
+            or_(
+                Prediction.target_date < day,
+                and_(Prediction.target_date == day, tuple_(Prediction.code, Prediction.model) > tuple_(code_, model_)),
+                and_(
+                    Prediction.target_date == day,
+                    Prediction.code == code_,
+                    Prediction.model == model_,
+                    tuple_(Prediction.as_of, Prediction.id) < tuple_(as_of, last_id),
+                ),
+            ),
+        )
+    return stmt.order_by(*PREDICTION_LIST_ORDER)
+
+
+# (target_date, code, model, as_of, id) of a listed prediction: what a page cursor holds.
+PredictionCursor = tuple[date, str, str, datetime, int]
+PREDICTION_LIST_ORDER = (
+    Prediction.target_date.desc(),
+    Prediction.code,
+    Prediction.model,
+    Prediction.as_of.desc(),
+    Prediction.id.desc(),
+)
 
 
 def scored_rows(session: Session, start: date, end: date, horizon: int = 1) -> list[dict[str, Any]]:

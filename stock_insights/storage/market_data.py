@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Select, Table, select, update
+from sqlalchemy import Select, Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from stock_insights.clients.kis import DailyBarRow, FinancialRow, IndexBarRow, MinuteBarRow, OrderBook
+from stock_insights.clients.kis.master import MasterRow
 from stock_insights.storage.db import bulk_upsert, bump_dataset_version, upsert, utcnow
 from stock_insights.storage.models import (
     DailyBar,
     FinancialStatementItem,
     IndexBar,
+    ListingState,
     MinuteBar,
     OrderBookSnapshot,
     Stock,
@@ -23,6 +26,7 @@ from stock_insights.storage.models import (
 from stock_insights.universe import Listing
 
 DATASET_STOCKS = "stocks"
+DATASET_LISTINGS = "listing_states"
 DATASET_DAILY_BARS = "daily_bars"
 DATASET_INDEX_BARS = "index_bars"
 DATASET_MINUTE_BARS = "minute_bars"
@@ -54,6 +58,104 @@ def upsert_stocks(session: Session, listings: Sequence[Listing]) -> int:
     session.execute(update(Stock).where(Stock.code.not_in(codes), Stock.active.is_(True)).values(active=False))
     bump_dataset_version(session, DATASET_STOCKS)
     return len(rows)
+
+
+_STATE_FIELDS = ("status", "name", "market", "security_type", "group_code", "standard_code", "preferred_kind",
+                 "suspended", "administrative", "liquidating", "listed_on")
+
+
+class ListingHistoryError(ValueError):
+    """The master of an earlier day than one already recorded: history is written in day order."""
+
+
+def _state_of(row: MasterRow) -> dict[str, Any]:
+    return {
+        "status": "listed", "name": row.name, "market": row.market, "security_type": row.security_type,
+        "group_code": row.group_code, "standard_code": row.standard_code, "preferred_kind": row.preferred_kind,
+        "suspended": row.suspended, "administrative": row.administrative, "liquidating": row.liquidating,
+        "listed_on": row.listed_on,
+    }
+
+
+def record_listing_states(session: Session, rows: Sequence[MasterRow], day: date) -> Counter[str]:
+    """Record the master of ``day`` (both markets) in ``listing_states``; returns counts of what changed.
+
+    A listing whose state differs from its open row gets a new row from ``day`` and the old one is
+    closed at ``day``; a listing missing from the master is ``delisted`` from ``day`` (its history
+    stays). The same master for the same day twice changes nothing; a different master for a day
+    already recorded replaces that day's rows (the latest read of a day wins). Raises
+    ``ListingHistoryError`` for a day before the latest recorded one, before writing anything.
+    """
+    open_states = {s.code: s for s in session.execute(select(ListingState).where(ListingState.valid_to.is_(None)))
+                   .scalars()}
+    latest = max((s.valid_from for s in open_states.values()), default=None)
+    if latest is not None and day < latest:
+        raise ListingHistoryError(f"listing history is recorded up to {latest}; the master of {day} is older")
+    now = utcnow()
+    counts: Counter[str] = Counter()
+    inserts: list[dict[str, Any]] = []
+
+    def open_row(code: str, state: dict[str, Any]) -> None:
+        inserts.append({"code": code, "valid_from": day, "valid_to": None, "recorded_at": now, **state})
+
+    for row in rows:
+        want = _state_of(row)
+        current = open_states.pop(row.code, None)
+        if current is None:
+            counts["listed"] += 1
+            open_row(row.code, want)
+            continue
+        have = {f: getattr(current, f) for f in _STATE_FIELDS}
+        if have == want:
+            continue
+        kind = ("relisted" if current.status == "delisted" else "renamed" if current.name != row.name
+                else "suspended" if row.suspended and not current.suspended
+                else "resumed" if current.suspended and not row.suspended else "changed")
+        counts[kind] += 1
+        if current.valid_from == day:
+            for f, value in want.items():
+                setattr(current, f, value)
+            current.recorded_at = now
+        else:
+            current.valid_to = day
+            open_row(row.code, want)
+    for code, current in open_states.items():  # missing from today's master
+        if current.status == "delisted":
+            continue
+        counts["delisted"] += 1
+        if current.valid_from == day:
+            current.status = "delisted"
+            current.recorded_at = now
+        else:
+            current.valid_to = day
+            open_row(code, {**{f: getattr(current, f) for f in _STATE_FIELDS}, "status": "delisted"})
+    if inserts:
+        session.execute(insert(ListingState), inserts)
+    session.flush()
+    if counts:
+        bump_dataset_version(session, DATASET_LISTINGS)
+    return counts
+
+
+def listing_states_as_of(session: Session, day: date, *, listed_only: bool = True) -> list[ListingState]:
+    """Every listing's state on ``day`` (by code); only listed ones unless ``listed_only`` is False."""
+    query = select(ListingState).where(
+        ListingState.valid_from <= day, (ListingState.valid_to.is_(None)) | (ListingState.valid_to > day)
+    )
+    if listed_only:
+        query = query.where(ListingState.status == "listed")
+    return list(session.execute(query.order_by(ListingState.code)).scalars())
+
+
+def former_names(session: Session) -> dict[str, list[str]]:
+    """Per code, the names it was listed under before its current one (oldest first)."""
+    history: dict[str, list[str]] = {}
+    query = select(ListingState.code, ListingState.name).where(ListingState.status == "listed")
+    for code, name in session.execute(query.order_by(ListingState.code, ListingState.valid_from)):
+        names = history.setdefault(code, [])
+        if not names or names[-1] != name:
+            names.append(name)
+    return {code: names[:-1] for code, names in history.items() if len(names) > 1}
 
 
 def active_stocks(session: Session) -> list[Stock]:

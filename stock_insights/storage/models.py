@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -63,6 +64,39 @@ class Stock(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class ListingState(Base):
+    """A listing's state over ``[valid_from, valid_to)`` as the KIS stock master showed it (issue 15).
+
+    ``universe/stocks`` opens a new row when anything here changes (a rename, a suspension, a
+    delisting: ``status`` ``delisted`` from the first day the listing is missing) and closes the
+    previous one; rows are never deleted. As of day D: ``valid_from <= D and (valid_to is null or
+    valid_to > D)``. ``code`` is the master's short code (ETNs have seven characters).
+    """
+
+    __tablename__ = "listing_states"
+
+    code: Mapped[str] = mapped_column(String(12), primary_key=True)
+    valid_from: Mapped[date] = mapped_column(Date, primary_key=True)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10))  # listed | delisted
+    name: Mapped[str] = mapped_column(String(100))
+    market: Mapped[str] = mapped_column(String(10))
+    security_type: Mapped[str] = mapped_column(String(10))  # common preferred etf etn spac reit other
+    group_code: Mapped[str] = mapped_column(String(2))
+    standard_code: Mapped[str] = mapped_column(String(12))
+    preferred_kind: Mapped[int] = mapped_column(Integer)
+    suspended: Mapped[bool] = mapped_column(Boolean)
+    administrative: Mapped[bool] = mapped_column(Boolean)
+    liquidating: Mapped[bool] = mapped_column(Boolean)
+    listed_on: Mapped[date | None] = mapped_column(Date)
+    recorded_at: Mapped[datetime]
+
+    __table_args__ = (
+        Index("ix_listing_states_valid_to", "valid_to"),
+        Index("ix_listing_states_valid_from", "valid_from"),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -189,7 +223,7 @@ class NewsArticle(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
 
     __table_args__ = (
-        Index("ix_news_articles_published_at", "published_at"),
+        Index("ix_news_articles_published_at_id", "published_at", "id"),  # the /news order (0008)
         Index("ix_news_articles_first_seen_at", "first_seen_at"),
         Index("ix_news_articles_content_hash", "content_hash"),
     )
@@ -232,7 +266,7 @@ class NewsStockLink(Base):
     # code (a six-digit code in the text) | alias (a name or alias) | corroborated (an ambiguous alias)
     method: Mapped[str] = mapped_column(String(20), default="alias", server_default="alias")
 
-    __table_args__ = (Index("ix_news_stock_links_code", "code"),)
+    __table_args__ = (Index("ix_news_stock_links_code_article_id", "code", "article_id"),)  # /news?code= (0008)
 
 
 class Disclosure(Base):
@@ -260,7 +294,7 @@ class Disclosure(Base):
     __table_args__ = (
         Index("ix_disclosures_code_receipt_date", "code", "receipt_date"),
         Index("ix_disclosures_first_seen_at", "first_seen_at"),
-        Index("ix_disclosures_receipt_date", "receipt_date"),
+        Index("ix_disclosures_receipt_date_rcept_no", "receipt_date", "rcept_no"),  # the /disclosures order (0008)
     )
 
 
@@ -312,6 +346,15 @@ class Prediction(Base):
         UniqueConstraint("model", "code", "target_date", "horizon", "as_of"),
         Index("ix_predictions_target_date_model", "target_date", "model"),
         Index("ix_predictions_code_target_date", "code", "target_date"),
+        # The /predictions order (0008): target_date desc, code, model, as_of desc, id desc.
+        Index(
+            "ix_predictions_listing",
+            text("target_date DESC"),
+            "code",
+            "model",
+            text("as_of DESC"),
+            text("id DESC"),
+        ),
     )
 
 
@@ -428,7 +471,10 @@ class Notification(Base):
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
 
-    __table_args__ = (UniqueConstraint("user_id", "event_key"), Index("ix_notifications_user_id", "user_id"))
+    __table_args__ = (
+        UniqueConstraint("user_id", "event_key"),
+        Index("ix_notifications_user_id_created_at_id", "user_id", "created_at", "id"),  # /notifications (0008)
+    )
 
 
 class WebhookDelivery(Base):

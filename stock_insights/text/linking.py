@@ -14,8 +14,10 @@ Matching rules (all evidence is kept in ``StockLink.evidence``):
   ``LG``, ``KT``, ``HMM``, ``Kia`` — "hmm" and "KIA" are common in English chatter), which must also
   match in their exact case, and Korean words in ``COMMON_WORD_ALIASES`` (``기아`` also means famine).
   They link only with corroboration: the stock's code in the text, another of its aliases, or a
-  stock-market context word (``FINANCE_CONTEXT``: 주가, 실적, 목표주가, 코스피, shares, earnings …), and
-  not when a word of ``NEGATIVE_CONTEXT`` (기아 → 난민, 빈곤 …) is present.
+  stock-market context word (``FINANCE_CONTEXT``: 주가, 실적, 목표주가, 코스피, shares, earnings …; for a
+  Korean common word only within ``CONTEXT_WINDOW`` characters of it, so that "지원 대상 기업 …
+  관련 종목" does not link 대상), and not when a word of ``NEGATIVE_CONTEXT`` (기아 → 난민 …) is present.
+- A name followed by a share class (``대한식품2우B``) is another listing and does not link.
 
 Confidence: code 0.95; official name 0.9; other unambiguous alias 0.8; ambiguous alias corroborated
 by the code 0.9, by another alias 0.75, by market context 0.6; +0.05 when matched in the title.
@@ -34,7 +36,12 @@ from pydantic import BaseModel, ConfigDict
 
 AliasKind = Literal["name", "name_en", "alias"]
 
-COMMON_WORD_ALIASES = frozenset({"기아", "삼전"})
+# Korean names that are also everyday words (기아 famine, 대상 target/subject, 신세계 new world).
+COMMON_WORD_ALIASES = frozenset({"기아", "삼전", "대상", "신세계"})
+# A Korean common-word alias is corroborated by market context only this close to it (same field).
+CONTEXT_WINDOW = 10
+# A share class written after a name (삼성전자2우B, 대한식품3우B) is another listing.
+_SHARE_CLASS = re.compile(r"[0-9]우")
 MAX_AMBIGUOUS_LATIN = 3
 FINANCE_CONTEXT = (
     "주가", "주식", "종목", "목표주가", "목표가", "시가총액", "시총", "코스피", "코스닥", "유가증권", "상장",
@@ -155,6 +162,8 @@ class StockLinker:
             follow = _HANGUL_RUN.match(text, end)
             if follow and not _is_particles(follow.group(0)):
                 continue
+            if _SHARE_CLASS.match(text, end):
+                continue
             for alias in self._aliases.get(found.casefold(), ()):
                 # Short Latin aliases only in their own case: "hmm" is not HMM, "kia" not Kia.
                 if alias.ambiguous and alias.text.isascii() and found != alias.text:
@@ -168,6 +177,7 @@ class StockLinker:
         code_hits: dict[str, tuple[str, int]] = {}
         matches: dict[str, list[tuple[_Alias, str, int]]] = defaultdict(list)
         context: tuple[str, str] | None = None
+        near: dict[tuple[str, str], str] = {}  # (code, field) -> market context next to a Korean common word
         all_text = []
         for field_name, text in fields.items():
             if not text:
@@ -181,6 +191,10 @@ class StockLinker:
                     result.unknown_codes.append(code)
             for alias, pos in self._alias_matches(field_name, text):
                 matches[alias.code].append((alias, field_name, pos))
+                if alias.ambiguous and not alias.text.isascii() and (alias.code, field_name) not in near:
+                    window = text[max(0, pos - CONTEXT_WINDOW):pos + len(alias.text) + CONTEXT_WINDOW]
+                    if hit := self._finance.search(window):
+                        near[(alias.code, field_name)] = hit.group(0)
             if context is None and (hit := self._finance.search(text)):
                 context = (hit.group(0), field_name)
         joined = "\n".join(all_text)
@@ -214,6 +228,13 @@ class StockLinker:
                 if len(texts) > 1:
                     corroboration = {"by": "alias", "value": sorted(texts)}
                     confidence = CORROBORATED["alias"]
+                elif any(not t.isascii() for t in texts):
+                    nearby = [(f, w) for (c, f), w in near.items() if c == code]
+                    if not nearby:
+                        result.rejected += 1
+                        continue
+                    corroboration = {"by": "finance_context", "value": nearby[0][1], "field": nearby[0][0]}
+                    confidence = CORROBORATED["finance_context"]
                 elif context is not None:
                     corroboration = {"by": "finance_context", "value": context[0], "field": context[1]}
                     confidence = CORROBORATED["finance_context"]

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from stock_insights.embeddings.embedders import HashingEmbedder, OpenAIEmbedder, collection_name
-from stock_insights.embeddings.store import VectorRecord, VectorStore, vector_id
+from stock_insights.embeddings.store import VectorRecord, VectorStore, index_plan, vector_id
 from stock_insights.embeddings.tokens import chunk_by_tokens, count_tokens
 
 KEY = "sk-test-sandbox-key"
@@ -101,7 +101,7 @@ def _records(vectors: np.ndarray, base: datetime) -> list[VectorRecord]:
     ]
 
 
-def test_milvus_store_filters_inside_milvus_and_is_exact_on_flat(milvus_uri: str) -> None:
+def test_milvus_store_filters_inside_milvus_and_matches_exact_search(milvus_uri: str) -> None:
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(400, 64)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -117,7 +117,7 @@ def test_milvus_store_filters_inside_milvus_and_is_exact_on_flat(milvus_uri: str
     hits = store.search(query, limit=10, codes=["005930"], before=cutoff)
     allowed = [i for i, r in enumerate(records) if "005930" in r.stock_codes and r.first_seen_at < cutoff]
     exact = sorted(allowed, key=lambda i: -float(vectors[i] @ (query / np.linalg.norm(query))))[:10]
-    assert [int(h.sql_id) for h in hits] == exact  # FLAT: recall 1.0 against numpy
+    assert [int(h.sql_id) for h in hits] == exact  # unsealed rows are searched exactly: recall 1.0
     assert all(h.first_seen_at < int(cutoff.timestamp()) and "005930" in h.stock_codes for h in hits)
     store.close()
 
@@ -144,3 +144,72 @@ def test_collection_creation_is_safe_when_processes_race(milvus_uri: str) -> Non
     assert not errors, [str(e) for e in errors]
     with pytest.raises(ValueError, match="32-dimension"):
         VectorStore(milvus_uri, name, 64).ensure_collection()
+
+
+def test_index_plan_follows_the_server_version() -> None:
+    lite = index_plan("milvus_lite-3.2.2")
+    assert lite.lite and lite.vector_index == "FLAT" and lite.search_params(10) == {"metric_type": "COSINE"}
+    v23 = index_plan("v2.3.5-lite")  # the `milvus` package's standalone server: not Milvus Lite
+    assert not v23.lite and v23.version == (2, 3, 5)
+    assert v23.vector_index == "HNSW" and v23.vector_params == {"M": 16, "efConstruction": 200}
+    assert v23.scalar_indexes == {"first_seen_at": "STL_SORT"}  # 2.3 has no INVERTED index
+    assert v23.search_params(100) == {"metric_type": "COSINE", "params": {"ef": 100}}
+    assert index_plan("v2.4.15").scalar_indexes == {"first_seen_at": "INVERTED"}
+    assert index_plan("2.5.4").vector_index == "HNSW"
+    with pytest.raises(ValueError, match="too old"):
+        index_plan("v2.2.16")
+    with pytest.raises(ValueError, match="cannot read a version"):
+        index_plan("unknown")
+
+
+def test_a_real_server_gets_the_hnsw_index_its_version_supports_and_finds_the_exact_top(milvus_uri: str) -> None:
+    """Sealed and indexed (HNSW) segments, filtered by stock and cutoff, against numpy's exact answer."""
+    rng = np.random.default_rng(5)
+    n, dim = 6000, 64  # above Milvus's 1,024-row threshold for indexing a segment
+    vectors = rng.normal(size=(n, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    base = datetime(2026, 10, 1, tzinfo=UTC)
+    codes = [f"{c:06d}" for c in range(1, 41)]
+    records = [
+        VectorRecord(
+            id=vector_id("news", str(i)),
+            vector=v,
+            doc_type="news",
+            stock_codes=[codes[i % len(codes)], codes[(i * 7) % len(codes)]],
+            source="test",
+            published_at=base + timedelta(minutes=i),
+            first_seen_at=base + timedelta(minutes=i),
+            content_hash=f"h{i}",
+            sql_id=str(i),
+        )
+        for i, v in enumerate(vectors)
+    ]
+    store = VectorStore(milvus_uri, f"hnsw_{uuid.uuid4().hex[:8]}", dim)
+    try:
+        store.ensure_collection()
+        server = str(store._client.get_server_version())
+        plan = index_plan(server)
+        assert store.plan == plan
+        if plan.lite:
+            pytest.fail(f"the suite must run against a Milvus server, not Milvus Lite ({server})")
+        index = store.describe_index()
+        assert index["index_type"] == "HNSW" and index["metric_type"] == "COSINE"
+        assert int(index["M"]) == 16 and int(index["efConstruction"]) == 200
+        scalar = store._client.describe_index(store.collection, index_name="first_seen_at")
+        assert scalar["index_type"] == ("INVERTED" if plan.version >= (2, 4, 0) else "STL_SORT")
+
+        store.upsert(records)
+        store.flush_and_wait_indexed(timeout=300)
+        assert store.index_progress() == (n, n)
+        for q in range(20):
+            code = codes[q % len(codes)]
+            cutoff = base + timedelta(minutes=int(rng.integers(n // 4, n)))
+            query = rng.normal(size=dim).astype(np.float32)
+            query /= np.linalg.norm(query)
+            hits = store.search(query, limit=10, codes=[code], before=cutoff)
+            allowed = np.array([i for i, r in enumerate(records) if code in r.stock_codes and r.first_seen_at < cutoff])
+            exact = allowed[np.argsort(-(vectors[allowed] @ query), kind="stable")[:10]].tolist()
+            assert [int(h.sql_id) for h in hits] == exact, (code, cutoff)
+    finally:
+        store._client.drop_collection(store.collection)
+        store.close()

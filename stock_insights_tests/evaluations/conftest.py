@@ -22,7 +22,7 @@ import pytest
 from stock_insights import calendar, clock
 from stock_insights.sandbox.market import KST
 from stock_insights.sandbox.naver import NaverConfig
-from stock_insights.settings import reset_settings_cache
+from stock_insights.settings import DEFAULT_UNIVERSE, reset_settings_cache
 from stock_insights_tests.conftest import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, ServerThread
 
 BASELINES = ["momentum", "news_tone"]
@@ -148,7 +148,7 @@ def running_pipeline(mp: pytest.MonkeyPatch, database_url: str, data_dir: Path) 
         }
         for key, value in env.items():
             mp.setenv(key, value)
-        mp.delenv("STOCK_UNIVERSE", raising=False)  # the eight default stocks
+        mp.setenv("STOCK_UNIVERSE", DEFAULT_UNIVERSE)  # eight stocks (the default is the whole market)
         reset_settings_cache()
         try:
             yield Pipeline(url=database_url, sandbox_url=server.url, clock=clock)

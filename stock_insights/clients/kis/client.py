@@ -161,6 +161,11 @@ class KisClient:
         # A guard against an upstream whose tr_cont or cursor never ends.
         self.max_pages = MAX_PAGES
         self.stats = {"requests": 0, "rate_limited": 0, "token_issued": 0, "retries": 0}
+        self._stats_lock = threading.Lock()  # callers fetch from several threads (KIS_FETCH_CONCURRENCY)
+
+    def _count(self, name: str) -> None:
+        with self._stats_lock:
+            self.stats[name] += 1
 
     @staticmethod
     def key_fingerprint(base_url: str, app_key: SecretStr) -> str:
@@ -220,7 +225,7 @@ class KisClient:
                 self._sleep(min(2.0**attempt, 10.0))
                 continue
             if response.status_code == 200 and payload.get("access_token"):
-                self.stats["token_issued"] += 1
+                self._count("token_issued")
                 return self._parse_token(payload)
             code = str(payload.get("error_code") or payload.get("msg_cd") or "")
             if code == TOKEN_THROTTLED:
@@ -297,7 +302,7 @@ class KisClient:
         token_refreshed = False
         while True:
             self._limiter.acquire()
-            self.stats["requests"] += 1
+            self._count("requests")
             try:
                 response = self._http.get(
                     f"{self.base_url}{path}", params=params, headers=self._headers(tr_id, tr_cont)
@@ -319,7 +324,7 @@ class KisClient:
                     msg1 = str(payload.get("msg1") or payload.get("error_description") or "").strip()
                     if msg_cd == RATE_LIMITED and rate_limited < self._max_rate_limit_retries:
                         rate_limited += 1
-                        self.stats["rate_limited"] += 1
+                        self._count("rate_limited")
                         # Another process spent the budget; back off briefly and take a new slot.
                         self._sleep(min(0.05 * 2**rate_limited, 2.0))
                         continue
@@ -335,7 +340,7 @@ class KisClient:
                         status=response.status_code,
                     )
             transport_failures += 1
-            self.stats["retries"] += 1
+            self._count("retries")
             if transport_failures >= self._max_attempts:
                 raise SourceTransportError(SOURCE, f"{path} tr_id={tr_id} {problem} ({transport_failures} attempts)")
             log.warning("KIS %s %s; retrying (%d/%d)", path, problem, transport_failures, self._max_attempts)

@@ -5,8 +5,10 @@ clear message and no partial write. Writes are bulk upserts on natural keys (COP
 """
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import time, timedelta
+from datetime import date, time, timedelta
+from time import perf_counter
 from typing import TypeVar
 
 import dagster as dg
@@ -16,10 +18,13 @@ from stock_insights.calendar import KST
 from stock_insights.clients.errors import SourceError
 from stock_insights.clients.kis import KisClient
 from stock_insights.clients.kis.client import INDEX_CODES
+from stock_insights.collection import Dataset, IntradayPolicy, plan_window, window_number
 from stock_insights.defs.kis.checks import daily_bar_checks, index_bar_check, minute_bar_check, orderbook_check
 from stock_insights.defs.metadata import data_mode, definition_metadata, run_metadata
 from stock_insights.defs.partitions import partition_days, trading_days
 from stock_insights.defs.resources import DatabaseResource, KisResource
+from stock_insights.settings import get_settings
+from stock_insights.storage.activity import codes_by_traded_value, last_minute_bar_times, watched_codes
 from stock_insights.storage.db import bump_dataset_version, session_scope
 from stock_insights.storage.market_data import (
     DATASET_DAILY_BARS,
@@ -28,7 +33,6 @@ from stock_insights.storage.market_data import (
     DATASET_MINUTE_BARS,
     DATASET_ORDERBOOK,
     active_stocks,
-    minute_bars_after,
     upsert_daily_bars,
     upsert_index_bars,
     upsert_kis_financials,
@@ -49,15 +53,50 @@ def kis_session(kis: KisResource, database: DatabaseResource) -> Iterator[KisCli
         client.close()
 
 
-def fetch_all(items: list[str], fetch: Callable[[str], T], what: str) -> dict[str, T]:
-    """Fetch every item or fail the run naming the first failure; nothing is written either way."""
+def fetch_all(
+    items: list[str], fetch: Callable[[str], T], what: str, *, concurrency: int | None = None
+) -> dict[str, T]:
+    """Fetch every item or fail the run naming the first failure (in item order); nothing is written either way.
+
+    ``concurrency`` requests are kept in flight (``KIS_FETCH_CONCURRENCY``): the shared limiter spaces them, and
+    a request's latency no longer leaves the next slot unused, so a run spends the whole budget.
+    """
+    workers = max(1, concurrency if concurrency is not None else get_settings().KIS_FETCH_CONCURRENCY)
     out: dict[str, T] = {}
-    for item in items:
+    if workers == 1 or len(items) <= 1:
+        for item in items:
+            try:
+                out[item] = fetch(item)
+            except SourceError as exc:
+                raise dg.Failure(f"{what} failed for {item}, nothing written: {exc}", allow_retries=False) from None
+        return out
+    with ThreadPoolExecutor(max_workers=min(workers, len(items)), thread_name_prefix="kis-fetch") as pool:
+        futures = [(item, pool.submit(fetch, item)) for item in items]
         try:
-            out[item] = fetch(item)
-        except SourceError as exc:
-            raise dg.Failure(f"{what} failed for {item}, nothing written: {exc}", allow_retries=False) from None
+            for item, future in futures:
+                try:
+                    out[item] = future.result()
+                except SourceError as exc:
+                    raise dg.Failure(
+                        f"{what} failed for {item}, nothing written: {exc}", allow_retries=False
+                    ) from None
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     return out
+
+
+def intraday_plan(database: DatabaseResource, dataset: Dataset, codes: list[str], day: date, *, catch_up: bool):
+    """The intraday policy's plan for this window (``stock_insights.collection``), from the watchlists and the
+    previous session's traded value."""
+    policy = IntradayPolicy.from_settings(get_settings())
+    with session_scope(database.engine) as session:
+        watched = watched_codes(session)
+        ranked = codes_by_traded_value(session, day, limit=policy.hot_top_n + len(watched))
+    window = window_number(clock.now(), policy.window_seconds)
+    return plan_window(
+        policy, dataset, codes, watched=watched, by_traded_value=ranked, window=window, catch_up=catch_up
+    )
 
 
 def tracked_codes(database: DatabaseResource) -> list[str]:
@@ -108,8 +147,9 @@ def daily_bars(context: dg.AssetExecutionContext, database: DatabaseResource, ki
         raise dg.Failure(f"the {last} session has not closed yet; daily bars exist after its close")
     codes = tracked_codes(database)
     with kis_session(kis, database) as client:
+        started = perf_counter()
         charts = fetch_all(codes, lambda code: client.daily_chart(code, first, last, adjusted=True), "KIS daily chart")
-        stats = request_metadata(client)
+        stats = {**request_metadata(client), "kis_fetch_seconds": round(perf_counter() - started, 3)}
     empty = [code for code, chart in charts.items() if not chart.bars]
     if empty:
         raise dg.Failure(f"KIS answered no daily bars for {empty} over {first}..{last}; nothing written")
@@ -237,14 +277,17 @@ def minute_bars(
     is_today = now.astimezone(KST).date() == day
     until = min(now, close).astimezone(KST).time() if is_today else close.astimezone(KST).time()
     codes = tracked_codes(database)
-    resume: dict[str, time] = {}
+    # Intraday, the policy picks this window's stocks (hot tier + a rotating group); after the close, or for a
+    # past session, every stock catches up.
+    plan = intraday_plan(database, "minute_bars", codes, day, catch_up=not is_today or now >= close)
     with session_scope(database.engine) as session:
-        for code in codes:
-            last = minute_bars_after(session, code, day)
-            resume[code] = (
-                (last.bar_time + timedelta(minutes=1)).astimezone(KST).time() if last else open_.astimezone(KST).time()
-            )
-    todo = [code for code in codes if resume[code] <= until]
+        last_times = last_minute_bar_times(session, plan.fetch, day)
+    opening = open_.astimezone(KST).time()
+    resume: dict[str, time] = {
+        code: (last_times[code] + timedelta(minutes=1)).astimezone(KST).time() if code in last_times else opening
+        for code in plan.fetch
+    }
+    todo = [code for code in plan.fetch if resume[code] <= until]
 
     with kis_session(kis, database) as client:
         if is_today:
@@ -272,7 +315,13 @@ def minute_bars(
     context.log.info(f"{written} new minute bars for {len(bars)} stocks up to {until:%H:%M} KST")
     return dg.MaterializeResult(
         metadata=run_metadata(
-            written, preview, stocks_fetched=len(bars), up_to=f"{until:%H:%M} KST", intraday=is_today, **stats
+            written,
+            preview,
+            stocks_fetched=len(bars),
+            up_to=f"{until:%H:%M} KST",
+            intraday=is_today,
+            policy=dg.MetadataValue.json(plan.summary()),
+            **stats,
         ),
         check_results=[check],
     )
@@ -304,8 +353,10 @@ def orderbook(context: dg.AssetExecutionContext, database: DatabaseResource, kis
     day = clock.today_kst()
     # The book's HHMMSS stamp belongs to the last session, which is not today before the open or on a holiday.
     stamp_day = day if calendar.is_session(day) else calendar.previous_session(day)
+    # The policy picks this window's books: the hot tier every window, the rest rotated.
+    plan = intraday_plan(database, "orderbook", codes, stamp_day, catch_up=False)
     with kis_session(kis, database) as client:
-        books = fetch_all(codes, lambda code: client.orderbook(code, day=stamp_day), "KIS order book")
+        books = fetch_all(plan.fetch, lambda code: client.orderbook(code, day=stamp_day), "KIS order book")
         stats = request_metadata(client)
     with session_scope(database.engine) as session:
         written = upsert_orderbooks(session, list(books.values()), source="kis")
@@ -323,8 +374,12 @@ def orderbook(context: dg.AssetExecutionContext, database: DatabaseResource, kis
         }
         for b in books.values()
     ]
-    return dg.MaterializeResult(metadata=run_metadata(written, preview, books=len(books), **stats),
-                                check_results=[check])
+    return dg.MaterializeResult(
+        metadata=run_metadata(
+            written, preview, books=len(books), policy=dg.MetadataValue.json(plan.summary()), **stats
+        ),
+        check_results=[check],
+    )
 
 
 # --------------------------------------------------------------------------------------------

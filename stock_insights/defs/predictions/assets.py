@@ -18,6 +18,9 @@ from stock_insights.predictors.base import DocumentInput, PredictionInput, Price
 from stock_insights.predictors.llm import CostCapReached, LLMError, LLMPredictor
 from stock_insights.predictors.prompts import text_citations
 from stock_insights.predictors.registry import active_predictors, baseline_predictors, inactive_models
+from stock_insights.predictors.subset import LlmSubsetPolicy
+from stock_insights.settings import get_settings
+from stock_insights.storage.activity import watched_codes
 from stock_insights.storage.db import session_scope
 from stock_insights.storage.documents import documents_by_keys, documents_for_stock, first_seen_of
 from stock_insights.storage.forecasts import predictions_for_target, upsert_predictions
@@ -114,19 +117,34 @@ def daily_predictions(
             for day in days
             for code in stocks
         }
+        watched = watched_codes(session)
+    # Baselines forecast every stock; LLM models the policy's subset (watched, then most news), in that order.
+    subset_policy = LlmSubsetPolicy.from_settings(get_settings())
+    llm_codes = {
+        day: subset_policy.select(list(stocks), watched, {code: len(documents[(day, code)]) for code in stocks})
+        for day in days
+    }
+    llm_sets = {day: set(codes) for day, codes in llm_codes.items()}
     retrieved, retrieval_note = {}, "no LLM model active"
     if any(isinstance(m, LLMPredictor) for m in models.values()):
-        retrieved, retrieval_note = retrieve_for_llms(database, embeddings, stocks, cutoffs)
+        subset_stocks = {code: stocks[code] for codes in llm_codes.values() for code in codes}
+        retrieved, retrieval_note = retrieve_for_llms(database, embeddings, subset_stocks, cutoffs)
         context.log.info(f"retrieval: {retrieval_note}")
 
     rows, skipped, stopped, failures, removed = [], Counter(), {}, Counter(), Counter()
+    outside_subset = 0
     for day in days:
         as_of = cutoffs[day]
-        for code, name in stocks.items():
+        order = llm_codes[day] + [code for code in stocks if code not in llm_sets[day]]
+        for code in order:
+            name = stocks[code]
             history = [PriceBar(trading_date=d, close=c) for d, c in sorted(closes[code].items()) if d < day]
             recent = [DocumentInput(**d) for d in documents[(day, code)]]
             for model_name, model in models.items():
                 if model_name in stopped:
+                    continue
+                if isinstance(model, LLMPredictor) and code not in llm_sets[day]:
+                    outside_subset += 1
                     continue
                 docs = recent
                 if isinstance(model, LLMPredictor) and (day, code) in retrieved:
@@ -198,6 +216,13 @@ def daily_predictions(
             citations_removed_by_model=dg.MetadataValue.json(dict(removed)),
             inactive_models=dg.MetadataValue.json(inactive_models()),
             retrieval=retrieval_note,
+            llm_subset=dg.MetadataValue.json(
+                {
+                    "policy": subset_policy.model_dump(),
+                    "stocks_per_day": {d.isoformat(): len(c) for d, c in llm_codes.items()},
+                    "llm_forecasts_skipped_outside_subset": outside_subset,
+                }
+            ),
         ),
         check_results=[
             dg.AssetCheckResult(
