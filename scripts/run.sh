@@ -39,6 +39,9 @@ export DATABASE_URL=${DATABASE_URL:-sqlite:///$DATA/stock_insights.db}
 export MILVUS_URI=${MILVUS_URI:-http://127.0.0.1:$MILVUS_PORT}
 export KIS_BASE_URL=$SANDBOX
 export KIS_MASTER_BASE_URL=$SANDBOX
+# The first run tracks eight known listings so that its 20-day backfill finishes in minutes; the whole-market
+# backfill did not finish within the wait on 2 cores. STOCK_UNIVERSE= (empty) tracks the whole master.
+export STOCK_UNIVERSE=${STOCK_UNIVERSE-005930,000660,035420,035720,005380,051910,068270,247540}
 export KIS_APP_KEY=${SANDBOX_KIS_APP_KEY:-PSsandboxAppKey0000000000000000000000}
 export KIS_APP_SECRET=${SANDBOX_KIS_APP_SECRET:-sandbox-app-secret}
 export DART_BASE_URL=$SANDBOX
