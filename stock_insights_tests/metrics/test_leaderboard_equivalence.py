@@ -1,6 +1,6 @@
 """The leaderboard's output, number for number, against a frozen copy made before it was vectorised.
 
-``data/leaderboard_reference.json`` holds :func:`to_jsonable` of :func:`build_leaderboards` on the synthetic
+``reference/leaderboard_reference.json`` holds :func:`to_jsonable` of :func:`build_leaderboards` on the synthetic
 rows below (fixed seed), for a few settings, as the implementation computed them before the performance
 work of issue 15. The rows are built to reach every branch that a vectorised rewrite could get wrong: tied
 scores and tied returns (ranks and the portfolio's tie-break by code), unchanged closes, pending rows, models
@@ -25,7 +25,7 @@ import pytest
 from stock_insights.metrics.leaderboard import Settings, build_leaderboards, to_jsonable
 from stock_insights_tests.metrics.synthetic import trading_days
 
-REFERENCE = Path(__file__).parent / "data" / "leaderboard_reference.json"
+REFERENCE = Path(__file__).parent / "reference" / "leaderboard_reference.json"
 TOLERANCE = 1e-12
 
 
