@@ -1,4 +1,9 @@
-"""Administration commands.
+"""Administration commands, and the API server.
+
+``python -m api.cli serve [--host H] [--port P] [--workers N]`` runs the API under uvicorn with the
+forwarded-header trust of ``FORWARDED_ALLOW_IPS`` (empty by default: ``X-Forwarded-For`` is ignored and the
+client address is the TCP peer). uvicorn's own default would trust 127.0.0.1, so that anyone who reaches
+the port from the same host (or through a local tunnel) could pick the address the login limit counts.
 
 ``python -m api.cli create-admin EMAIL`` makes EMAIL an admin (creating the account if needed, and
 setting its password). The password comes from ``API_ADMIN_PASSWORD`` if set, otherwise from
@@ -14,12 +19,14 @@ import logging
 import os
 import sys
 
+import uvicorn
 from pydantic import ValidationError
 from sqlalchemy import select
 
+from api.core.revocation import revoke_access_tokens_sync
 from api.core.security import hash_password_sync
 from api.schemas import RegisterIn
-from stock_insights.settings import get_settings
+from stock_insights.settings import Settings, get_settings
 from stock_insights.storage.db import make_engine, redact_url, session_scope, utcnow
 from stock_insights.storage.migrate import upgrade
 from stock_insights.storage.models import User
@@ -59,9 +66,36 @@ def create_admin(email: str, password: str, database_url: str | None = None) -> 
             user.password_hash = hash_password_sync(valid.password)
             user.role = "admin"
             session.flush()
+            if not created:  # a password (and maybe role) change: tokens issued before stop working
+                revoke_access_tokens_sync(session, user.id)
             return user.id, created
     finally:
         engine.dispose()
+
+
+def forwarding_options(settings: Settings | None = None) -> dict[str, object]:
+    """uvicorn's proxy-header options from ``FORWARDED_ALLOW_IPS``: off without trusted proxies (uvicorn then
+    reads no X-Forwarded-* header at all), else honoured from those addresses only."""
+    trusted = list((settings or get_settings()).FORWARDED_ALLOW_IPS)
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": trusted}
+
+
+def uvicorn_config(
+    app: object = "api.main:app", *, host: str, port: int, settings: Settings | None = None, **options: object
+) -> uvicorn.Config:
+    """The uvicorn configuration the API runs with (``serve`` and the tests start it the same way)."""
+    return uvicorn.Config(app, host=host, port=port, **forwarding_options(settings), **options)  # type: ignore[arg-type]
+
+
+def serve(host: str, port: int, workers: int = 1) -> None:
+    forwarding = forwarding_options()
+    log.info(
+        "API on %s:%d; X-Forwarded-For trusted from: %s",
+        host,
+        port,
+        ", ".join(forwarding["forwarded_allow_ips"]) or "nobody",  # type: ignore[arg-type]
+    )
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, **forwarding)  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     admin = commands.add_parser("create-admin", help="create or promote an admin (password from env or stdin)")
     admin.add_argument("email")
+    server = commands.add_parser("serve", help="run the API under uvicorn (forwarded headers: FORWARDED_ALLOW_IPS)")
+    server.add_argument("--host", default="127.0.0.1")
+    server.add_argument("--port", type=int, default=8000)
+    server.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
+
+    if args.command == "serve":
+        serve(args.host, args.port, args.workers)
+        return 0
 
     if args.command == "create-admin":
         try:

@@ -9,7 +9,7 @@ database session only on a miss.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, TypeVar
 
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.core.cache import CachedAnswer, answer_response
 from api.core.security import Principal, Role, TokenError
 from api.core.state import ApiState
+from api.schemas import DataMode
 from stock_insights import clock
 from stock_insights.settings import Settings, get_settings
 
@@ -72,10 +73,17 @@ class BearerRole(OAuth2PasswordBearer):
             raise _unauthorized("A bearer token is required.")
         if len(token) > MAX_TOKEN_LENGTH:
             raise _unauthorized("The token is invalid or expired.", "invalid_token")
+        state: ApiState = request.app.state.api
         try:
-            principal: Principal = request.app.state.api.tokens.principal(token.strip())
+            principal: Principal = state.tokens.principal(token.strip())
         except TokenError:
             raise _unauthorized("The token is invalid or expired.", "invalid_token") from None
+        # Revocation (api/core/revocation.py): the token's generation must be the account's current one. The
+        # versions read here are the request's (Answers reuses them for its cache keys).
+        versions = await state.versions.read()
+        request.state.dataset_versions = versions
+        if not await state.generations.is_current(principal, versions):
+            raise _unauthorized("The token has been revoked; log in again.", "invalid_token")
         if not principal.at_least(self.role):
             raise HTTPException(403, f"This needs the {self.role} role.")
         return principal
@@ -107,34 +115,47 @@ class Answers:
         self._day = clock.today_kst()  # parameters may default to today: the fast path keys on the day too
 
     @property
-    def data_mode(self) -> str:
+    def data_mode(self) -> DataMode:
         return self.state.settings.DATA_MODE
 
     async def versions(self) -> dict[str, int]:
         if self._versions is None:
-            self._versions = await self.state.versions.read()
+            # Read once per request: by the token check when there was one, else here.
+            self._versions = getattr(self.request.state, "dataset_versions", None) or await self.state.versions.read()
         return self._versions
 
-    async def _key(self, name: str, params: dict[str, object], datasets: Iterable[str]) -> str:
+    async def _key(self, name: str, params: Mapping[str, object], datasets: Iterable[str]) -> str:
         versions = await self.versions()
         used = {d: versions.get(d, 0) for d in sorted(datasets)}
         self._used.update(used)
         return self.state.cache.key(name, params, used)
 
-    async def json(self, name: str, params: dict[str, object], datasets: Iterable[str], build: Build) -> Response:
-        """The answer for ``name`` and ``params``, built (with a fresh session) only on a miss."""
+    async def json(
+        self,
+        name: str,
+        params: Mapping[str, object],
+        datasets: Iterable[str],
+        build: Callable[[AsyncSession], Awaitable[M]],
+        cacheable: Callable[[M], bool] | None = None,
+    ) -> Response:
+        """The answer for ``name`` and ``params``, built (with a fresh session) only on a miss.
+
+        ``cacheable`` says whether a built answer may be kept: a degraded one (a fallback while a backing
+        service is away) is served but never stored under the key of the normal answer."""
         key = await self._key(name, params, datasets)
         answer = await self.state.cache.get(key)
         if answer is None:
             async with self._db_slot(), self.state.sessions() as session:
                 model = await build(session)
             answer = CachedAnswer.of(model.model_dump_json().encode())
+            if cacheable is not None and not cacheable(model):
+                return self.respond(answer)
             await self.state.cache.set(key, answer)
         self.state.fastpath.remember(self.request.scope, self._day, self._used, key)
         return self.respond(answer)
 
     async def model(
-        self, name: str, params: dict[str, object], datasets: Iterable[str], build: Build, model: type[M]
+        self, name: str, params: Mapping[str, object], datasets: Iterable[str], build: Build, model: type[M]
     ) -> M:
         """A cached intermediate result (not an HTTP answer), e.g. the running experiment."""
         key = await self._key(name, params, datasets)

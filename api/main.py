@@ -10,9 +10,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
 
-from api import problems
+from api import docs, problems
 from api.core.fastpath import CachedAnswerFastPath
-from api.core.middleware import DefaultCacheControl
+from api.core.middleware import BodyLimit, DefaultCacheControl
+from api.core.outage import DatabaseOutageGuard
 from api.core.state import build_state
 from api.routes import (
     auth,
@@ -21,6 +22,7 @@ from api.routes import (
     evaluations,
     experiments,
     health,
+    ledger,
     market,
     news,
     notifications,
@@ -35,8 +37,10 @@ from stock_insights.storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (
-    health.router,
+API_PREFIX = "/api/v1"  # the one place the version is written: every feature router is mounted under it
+
+# Feature routers, each with its own path (``/stocks``, ``/news``, ...); health stays at the root.
+V1_ROUTERS = (
     auth.router,
     users.router,
     stocks.router,
@@ -49,6 +53,7 @@ ROUTERS = (
     evaluations.router,
     dashboard.router,
     reports.router,
+    ledger.router,
     notifications.router,
 )
 
@@ -77,8 +82,13 @@ def create_app(*, migrate: bool = True) -> FastAPI:
         "(`POST /api/v1/auth/token`); errors are RFC 9457 `application/problem+json`. Read answers carry an "
         "`ETag`: send it back in `If-None-Match` for a `304`.",
         lifespan=lifespan,
+        # Served by api.docs from the installed package's files, not from a CDN (blank pages offline).
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(CachedAnswerFastPath)  # innermost: CORS and the default Cache-Control still apply
+    app.add_middleware(DatabaseOutageGuard)  # the fast path's database errors: 503, not a 500 and a dropped connection
+    app.add_middleware(BodyLimit, max_bytes=settings.API_MAX_BODY_BYTES)
     app.add_middleware(DefaultCacheControl)
     app.add_middleware(
         CORSMiddleware,
@@ -88,8 +98,10 @@ def create_app(*, migrate: bool = True) -> FastAPI:
         expose_headers=["ETag", "Retry-After"],
     )
     problems.install(app)
-    for router in ROUTERS:
-        app.include_router(router)
+    docs.install(app)
+    app.include_router(health.router)
+    for router in V1_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
     return app
 
 

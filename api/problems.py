@@ -13,9 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.core.middleware import allowed_methods
+from api.core.outage import DATABASE_ERRORS, unavailable
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +129,12 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # A 422 raised by a handler (a rule the schema cannot express) has the same shape as one of
         # request validation, so a client parses one kind of 422.
-        extra = {"errors": []} if exc.status_code == 422 else {}
+        extra: dict[str, Any] = {"errors": []} if exc.status_code == 422 else {}
         response = problem(exc.status_code, str(exc.detail), instance=request.url.path, **extra)
         for name, value in (exc.headers or {}).items():
             response.headers[name] = value
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(allowed_methods(request.app, request.scope))
         return response
 
     @app.exception_handler(RequestValidationError)
@@ -141,16 +145,13 @@ def install(app: FastAPI) -> None:
         ]
         return problem(422, "The request has invalid parameters.", instance=request.url.path, errors=errors)
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
-    @app.exception_handler(PoolTimeout)
     async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-        # Logged in full on the server (SQLite reports SQL errors as OperationalError too, and they must
-        # be visible); the client only learns that the database did not answer.
-        log.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
-        response = problem(503, "The database is unavailable; retry shortly.", instance=request.url.path)
-        response.headers["Retry-After"] = "5"
-        return response
+        # 503 with Retry-After; logged once per outage, with the driver's reason (SQLite reports SQL errors as
+        # OperationalError too, so they are visible), not a traceback per request (api/core/outage.py).
+        return unavailable(getattr(request.app.state, "api", None), exc, request.url.path)
+
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, database_unavailable)
 
     @app.exception_handler(IntegrityError)
     async def conflict(request: Request, exc: IntegrityError) -> JSONResponse:

@@ -6,11 +6,14 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from api import params
+from stock_insights.settings import get_settings
 
 DataMode = Literal["live", "simulated"]
 RoleName = Literal["user", "analyst", "admin"]
-StockCode = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
+StockCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$")]
 
 # Dates outside this range are refused up front: they cannot be real market data, and date
 # arithmetic near year 1 or 9999 would overflow.
@@ -53,13 +56,15 @@ def _in_range(value: date) -> date:
     return value
 
 
-def text(max_length: int, min_length: int = 0) -> Any:
-    """A bounded string without control characters (the annotation of a free-text field)."""
-    return Annotated[str, StringConstraints(min_length=min_length, max_length=max_length), AfterValidator(_clean_text)]
+# Bounded strings without control characters (the annotations of free-text fields).
+Text100 = Annotated[str, StringConstraints(min_length=1, max_length=100), AfterValidator(_clean_text)]
+Text200 = Annotated[str, StringConstraints(min_length=0, max_length=200), AfterValidator(_clean_text)]
+Text2000 = Annotated[str, StringConstraints(min_length=0, max_length=2000), AfterValidator(_clean_text)]
 
 
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
-MarketDate = Annotated[date, AfterValidator(_in_range)]
+# Strict query/path types (ASCII digits, written forms only): see api/params.py.
+AwareDatetime = params.AwareDatetime
+MarketDate = params.MarketDate
 Email = Annotated[
     str,
     StringConstraints(
@@ -72,6 +77,17 @@ Email = Annotated[
     AfterValidator(_clean_text),
 ]
 ModelName = Annotated[str, StringConstraints(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+def _current_data_mode() -> str:
+    return get_settings().DATA_MODE
+
+
+# Every answer says whether its data is live or simulated. Models built from ORM rows or by routes that do not
+# pass it get the configured mode.
+DataModeField: Any = Field(
+    default_factory=_current_data_mode, description="Whether the platform serves live or simulated data"
+)
 
 
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
@@ -138,6 +154,7 @@ class TokenOut(BaseModel):
             "token_type": "bearer",
             "expires_in": 900,
             "refresh_expires_in": 1209600,
+            "data_mode": "simulated",
         }
     )
 
@@ -146,6 +163,7 @@ class TokenOut(BaseModel):
     token_type: Literal["bearer"] = "bearer"
     expires_in: int
     refresh_expires_in: int
+    data_mode: DataMode = DataModeField
 
 
 class UserOut(BaseModel):
@@ -159,6 +177,7 @@ class UserOut(BaseModel):
                     "role": "analyst",
                     "webhook_url": None,
                     "created_at": "2026-11-25T01:02:03Z",
+                    "data_mode": "simulated",
                 }
             ]
         },
@@ -169,6 +188,7 @@ class UserOut(BaseModel):
     role: RoleName
     webhook_url: str | None
     created_at: datetime
+    data_mode: DataMode = DataModeField
 
 
 class UserList(BaseModel):
@@ -181,14 +201,17 @@ class UserList(BaseModel):
                     "role": "analyst",
                     "webhook_url": None,
                     "created_at": "2026-11-25T01:02:03Z",
+                    "data_mode": "simulated",
                 }
             ],
             "next_cursor": None,
+            "data_mode": "simulated",
         }
     )
 
     items: list[UserOut]
     next_cursor: str | None
+    data_mode: DataMode = DataModeField
 
 
 class RoleIn(BaseModel):
@@ -220,10 +243,14 @@ class WatchlistItemOut(BaseModel):
 
 class Watchlist(BaseModel):
     model_config = _examples(
-        {"items": [{"code": "005930", "name": "삼성전자", "market": "KOSPI", "added_at": "2026-11-25T01:02:03Z"}]}
+        {
+            "items": [{"code": "005930", "name": "삼성전자", "market": "KOSPI", "added_at": "2026-11-25T01:02:03Z"}],
+            "data_mode": "simulated",
+        }
     )
 
     items: list[WatchlistItemOut]
+    data_mode: DataMode = DataModeField
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,6 +284,13 @@ class StockOut(BaseModel):
 class StockDetail(StockOut):
     last_close: float | None = None
     last_trading_date: date | None = None
+    data_mode: DataMode = DataModeField
+
+
+class StockChange(StockOut):
+    """A stock as an admin's change left it."""
+
+    data_mode: DataMode = DataModeField
 
 
 class StockList(BaseModel):
@@ -292,11 +326,11 @@ class StockCreate(BaseModel):
     )
 
     code: StockCode
-    name: text(100, 1) | None = None
-    name_en: text(200) | None = None
+    name: Text100 | None = None
+    name_en: Text200 | None = None
     market: Literal["KOSPI", "KOSDAQ"] | None = None
-    dart_corp_code: Annotated[str | None, StringConstraints(pattern=r"^\d{8}$")] = None
-    aliases: Annotated[list[text(100, 1)], Field(max_length=20)] | None = None
+    dart_corp_code: Annotated[str | None, StringConstraints(pattern=r"^[0-9]{8}$")] = None
+    aliases: Annotated[list[Text100], Field(max_length=20)] | None = None
 
 
 class PriceBarOut(BaseModel):
@@ -715,9 +749,16 @@ class ExperimentIn(BaseModel):
         }
     )
 
-    name: text(100, 1)
-    description: text(2000) = ""
-    arms: Annotated[list[ArmIn], Field(min_length=1, max_length=10)]
+    name: Text100
+    description: Text2000 = ""
+    arms: Annotated[list[ArmIn], Field(min_length=1, max_length=10, description="Arm names must be unique")]
+
+    @model_validator(mode="after")
+    def _unique_arm_names(self) -> ExperimentIn:
+        names = [arm.name for arm in self.arms]
+        if len(set(names)) != len(names):
+            raise ValueError("arm names must be unique")
+        return self
 
 
 class ArmOut(BaseModel):
@@ -750,6 +791,12 @@ class ExperimentOut(BaseModel):
     arms: list[ArmOut]
 
 
+class ExperimentChange(ExperimentOut):
+    """An experiment as an admin's start or stop left it."""
+
+    data_mode: DataMode = DataModeField
+
+
 class ExperimentList(BaseModel):
     model_config = _examples(
         {
@@ -763,17 +810,25 @@ class ExperimentList(BaseModel):
                     "stopped_at": None,
                     "arms": [{"name": "control", "model": "momentum", "weight": 1.0}],
                 }
-            ]
+            ],
+            "data_mode": "simulated",
         }
     )
 
     items: list[ExperimentOut]
+    data_mode: DataMode = DataModeField
 
 
 class RunningExperiment(BaseModel):
     """Internal (cached): the experiment that assigns arms, if one runs."""
 
     experiment: ExperimentOut | None
+
+
+class KnownModels(BaseModel):
+    """Internal (cached): the model names a prediction query may ask for (registry and stored)."""
+
+    names: list[str]
 
 
 class ArmResult(BaseModel):
@@ -1156,6 +1211,12 @@ class NotificationOut(BaseModel):
     read_at: datetime | None
 
 
+class NotificationMarked(NotificationOut):
+    """A notification as marking it read left it."""
+
+    data_mode: DataMode = DataModeField
+
+
 class NotificationPage(BaseModel):
     model_config = _examples(
         {
@@ -1171,11 +1232,13 @@ class NotificationPage(BaseModel):
                 }
             ],
             "next_cursor": None,
+            "data_mode": "simulated",
         }
     )
 
     items: list[NotificationOut]
     next_cursor: str | None
+    data_mode: DataMode = DataModeField
 
 
 class SearchHit(BaseModel):
@@ -1215,3 +1278,104 @@ class SearchResults(BaseModel):
     items: list[SearchHit]
     note: str
     data_mode: DataMode
+
+
+# ----------------------------------------------------------------------------------------------
+# Forecast ledger
+# ----------------------------------------------------------------------------------------------
+_DIGEST = "9f2c1e4b7a0d3c5e8f1a2b4c6d8e0f1a3b5c7d9e1f2a4b6c8d0e2f4a6b8c0d2e"
+_PREVIOUS = "4d1a7c2e9b0f3a6c8e1d4b7a0c3f6e9d2b5a8c1f4e7d0a3b6c9f2e5d8a1b4c7e"
+_CHAIN = "b3e8f1a6c9d2e5f8a1b4c7d0e3f6a9b2c5d8e1f4a7b0c3d6e9f2a5b8c1d4e7f0"
+
+
+class LedgerDocument(BaseModel):
+    doc_type: str
+    doc_id: str
+    first_seen_at: datetime | None  # as the forecast recorded it
+
+
+class LedgerRow(BaseModel):
+    """One sealed forecast (the canonical line, with its numbers as numbers)."""
+
+    model: str
+    code: str
+    horizon: int
+    as_of: datetime  # the forecast's cutoff
+    created_at: datetime  # when the pipeline first stored it: before the open, or it is late
+    direction: str
+    prob_up: float
+    expected_return: float
+    documents: list[LedgerDocument]
+    financials: list[str]
+    prompt_version: str | None
+    inputs_sha256: str  # of the canonical JSON of everything it cited (prices, documents, financials)
+    rationale_sha256: str
+
+
+class LedgerDay(BaseModel):
+    model_config = _examples(
+        {
+            "day": "2026-12-04",
+            "format": "stock_insights.ledger/1",
+            "digest": _DIGEST,
+            "previous_digest": _PREVIOUS,
+            "chain_digest": _CHAIN,
+            "sealed_at": "2026-12-03T23:01:12.345678Z",
+            "live_deadline": "2026-12-04T00:00:00Z",
+            "sealed_before_open": True,
+            "row_count": 1,
+            "rows": [
+                {
+                    "model": "gpt-4o",
+                    "code": "005930",
+                    "horizon": 1,
+                    "as_of": "2026-12-03T23:00:00Z",
+                    "created_at": "2026-12-03T23:00:41.120000Z",
+                    "direction": "up",
+                    "prob_up": 0.612,
+                    "expected_return": 0.0012,
+                    "documents": [{"doc_type": "news", "doc_id": "18231", "first_seen_at": "2026-12-03T09:14:00Z"}],
+                    "financials": ["IS:202609"],
+                    "prompt_version": "v1",
+                    "inputs_sha256": _DIGEST,
+                    "rationale_sha256": _PREVIOUS,
+                }
+            ],
+            "data_mode": "simulated",
+        }
+    )
+
+    day: date
+    format: str
+    digest: str  # SHA-256 of the canonical form (GET /ledger/{date}/canonical)
+    previous_digest: str  # the chain digest of the previous sealed day (64 zeros for the first)
+    chain_digest: str  # SHA-256(previous_digest + digest), hex strings
+    sealed_at: datetime
+    live_deadline: datetime  # 09:00 KST on the day: forecasts first stored after it are late, never sealed
+    sealed_before_open: bool
+    row_count: int  # rows in the seal (``rows`` may be filtered)
+    rows: list[LedgerRow]
+    data_mode: DataMode = DataModeField
+
+
+class LedgerCanonical(BaseModel):
+    model_config = _examples(
+        {
+            "day": "2026-12-04",
+            "digest": _DIGEST,
+            "previous_digest": _PREVIOUS,
+            "chain_digest": _CHAIN,
+            "sealed_at": "2026-12-03T23:01:12.345678Z",
+            "canonical": '{"day":"2026-12-04","format":"stock_insights.ledger/1",'
+            '"live_deadline":"2026-12-04T00:00:00.000000Z","rows":0,"sealed_at":"2026-12-03T23:01:12.345678Z"}\n',
+            "data_mode": "simulated",
+        }
+    )
+
+    day: date
+    digest: str
+    previous_digest: str
+    chain_digest: str
+    sealed_at: datetime
+    canonical: str  # the sealed JSON Lines: SHA-256 of its UTF-8 bytes is ``digest``
+    data_mode: DataMode = DataModeField

@@ -68,8 +68,9 @@ def _free_port() -> int:
 
 def _seed(url: str) -> None:
     from stock_insights.clients.kis import DailyBarRow
+    from stock_insights.market.store import upsert_daily_bars, upsert_stocks
+    from stock_insights.storage.datasets import Dataset
     from stock_insights.storage.db import bump_dataset_version, make_engine, session_scope
-    from stock_insights.storage.market_data import DATASET_DAILY_BARS, upsert_daily_bars, upsert_stocks
     from stock_insights.storage.migrate import upgrade
     from stock_insights.universe import KNOWN_LISTINGS
 
@@ -93,7 +94,7 @@ def _seed(url: str) -> None:
             for i, d in enumerate(days)
         ]
         upsert_daily_bars(session, "005930", bars, adjusted=True, source="kis")
-        bump_dataset_version(session, DATASET_DAILY_BARS)
+        bump_dataset_version(session, Dataset.DAILY_BARS)
     engine.dispose()
 
 

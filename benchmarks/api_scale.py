@@ -570,8 +570,8 @@ def query_times(url: str, data: dict[str, Any], user_email: str) -> dict[str, fl
     from sqlalchemy.dialects import postgresql
     from sqlalchemy.engine import make_url
 
-    from stock_insights.storage import api_queries as q
-    from stock_insights.storage import forecasts as f
+    from api import queries as q
+    from stock_insights.predictors import store as f
 
     codes: list[str] = data["codes"]
     days: list[date] = data["days"]

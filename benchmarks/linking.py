@@ -8,7 +8,7 @@ names, former names, codes, real aliases, and traps: preferred shares, the commo
 names, unknown codes, names that prefix longer names). ``StockLinker`` is built over what
 ``universe/stocks`` tracks that day (``market_targets``). Printed: build time, precision and recall
 (micro, over article-code pairs; goals P >= 0.98, R >= 0.95), the errors by trap, linking articles/s,
-and ``storage.text_data.ingest_news`` of the whole day on a fresh SQLite file in batches of 1,000 (one
+and ``corpus.store.ingest_news`` of the whole day on a fresh SQLite file in batches of 1,000 (one
 transaction each, like asset runs) with the stocks table holding the same universe. Baseline in the
 same run: the linker over the 32 real listings only (``KNOWN_LISTINGS``), on the same articles. Load
 average beside each timing.
@@ -25,11 +25,11 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from stock_insights.corpus.store import ingest_news, linker_for_stocks
+from stock_insights.market.store import upsert_stocks
 from stock_insights.sandbox.newsroom import labelled_articles, market_targets
 from stock_insights.storage.db import make_engine, session_scope
-from stock_insights.storage.market_data import upsert_stocks
 from stock_insights.storage.migrate import upgrade
-from stock_insights.storage.text_data import ingest_news, linker_for_stocks
 from stock_insights.text.items import NewsItem
 from stock_insights.text.linking import LinkTarget, StockLinker
 from stock_insights.universe import KNOWN_LISTINGS, Listing

@@ -7,7 +7,7 @@ on SQLite and PostgreSQL.
 The sandbox's newsroom writes the stories; they are rendered in the real wire formats (Naver
 ``news.json`` pages of 100, Hankyung and Maeil RSS documents of 50, Maeil's economy feed in EUC-KR) and
 the timed part is what a run does: the clients' parsers, ``text.dedupe`` grouping, ``StockLinker`` and
-``storage.text_data.ingest_news`` in batches of ``--batch`` items (one transaction each, like one
+``corpus.store.ingest_news`` in batches of ``--batch`` items (one transaction each, like one
 asset run). 80 % of the items are distinct stories; the other 20 % repeat one of them:
 - the paper's own feed item for a story Naver carried (same URL, Naver's copy with ``utm_*``),
 - a Naver re-delivery of a story hours later (same URL and headline, a later page),
@@ -38,15 +38,15 @@ from sqlalchemy.engine import make_url
 
 from stock_insights.clients.naver import parse_search_page
 from stock_insights.clients.rss import parse_feed
+from stock_insights.corpus.store import ingest_news, linker_for_stocks
+from stock_insights.market.store import upsert_stocks
 from stock_insights.sandbox.market import SimulatedMarket
 from stock_insights.sandbox.naver import Listed, naver_json, story_item
 from stock_insights.sandbox.newsroom import Newsroom, Story
 from stock_insights.sandbox.rss import FEEDS, render_feed
 from stock_insights.storage.db import make_engine, session_scope
-from stock_insights.storage.market_data import upsert_stocks
 from stock_insights.storage.migrate import upgrade
 from stock_insights.storage.models import NewsArticle, NewsArticleSource
-from stock_insights.storage.text_data import ingest_news, linker_for_stocks
 from stock_insights.text.items import NewsItem, SkipLog
 from stock_insights.text.urls import canonical_url
 from stock_insights.universe import KNOWN_LISTINGS

@@ -21,9 +21,9 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from stock_insights.clients.kis.master import parse_master
+from stock_insights.market.store import record_listing_states
 from stock_insights.sandbox.master import master_file
 from stock_insights.storage.db import make_engine, session_scope
-from stock_insights.storage.market_data import record_listing_states
 from stock_insights.storage.migrate import upgrade
 
 

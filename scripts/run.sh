@@ -6,18 +6,23 @@
 #   DAYS=20 bash scripts/run.sh          # how many trading days to materialize (default 20)
 #   DAYS=0 bash scripts/run.sh           # start the services only, no backfill
 #   DATABASE_URL=postgresql+psycopg://... bash scripts/run.sh   # any setting can be overridden
-#   SANDBOX_PORT=8900 MILVUS_PORT=19530 DAGSTER_PORT=3000 API_PORT=8000   # the ports it listens on
+#   SANDBOX_PORT=8900 MILVUS_PORT=19530 DAGSTER_PORT=3000 DAGSTER_CODE_PORT=4000 API_PORT=8000   # its ports
 #   MILVUS_SERVER=lite bash scripts/run.sh   # Milvus Lite instead of Milvus standalone (see the README)
 #
 # Stopping: every service runs in its own session and process group (setsid), so a Ctrl-C reaches only
-# this script, which then stops each group (children included): TERM, up to STOP_GRACE_SECONDS (10) to
-# exit, then KILL; the whole stop takes less than 15 s.
+# this script, which then stops each group (children included): one TERM per process, up to STOP_GRACE_SECONDS
+# (10) to exit, then KILL; the whole stop takes less than 15 s.
+#
+# Dagster: one code server (`dagster code-server start`, as `dagster dev` and production do) serves the code
+# location to the webserver and the daemon. With a python_module workspace each of them would start its own,
+# and the daemon replaces its code server every minute (a full import of the project on 2 cores), the old one
+# logging "No heartbeat received in 20 seconds, shutting down" each time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 started=$(date +%s)
 
-bash scripts/setup_env.sh
+SETUP_BROWSER=0 bash scripts/setup_env.sh  # the browser is for the tests only
 # shellcheck disable=SC1091
 . .venv/bin/activate
 
@@ -28,6 +33,7 @@ mkdir -p "$LOGS" "$DATA/milvus" "$DATA/dagster_home"
 SANDBOX_PORT=${SANDBOX_PORT:-8900}
 MILVUS_PORT=${MILVUS_PORT:-19530}
 DAGSTER_PORT=${DAGSTER_PORT:-3000}
+DAGSTER_CODE_PORT=${DAGSTER_CODE_PORT:-4000}
 API_PORT=${API_PORT:-8000}
 SANDBOX=http://127.0.0.1:$SANDBOX_PORT
 STOP_GRACE_SECONDS=${STOP_GRACE_SECONDS:-10}
@@ -65,6 +71,14 @@ export DAGSTER_HOME=$DATA/dagster_home
 [ -f "$DATA/.jwt_secret" ] || python -c "import secrets; print(secrets.token_hex(32))" > "$DATA/.jwt_secret"
 export API_JWT_SECRET=${API_JWT_SECRET:-$(cat "$DATA/.jwt_secret")}
 cp deploy/dagster.local.yaml "$DAGSTER_HOME/dagster.yaml"
+cat > "$DAGSTER_HOME/workspace.yaml" <<WORKSPACE
+# Written by scripts/run.sh: the webserver and the daemon load the code location from its one code server.
+load_from:
+  - grpc_server:
+      host: 127.0.0.1
+      port: $DAGSTER_CODE_PORT
+      location_name: stock_insights
+WORKSPACE
 
 pids=()
 declare -A pid_of
@@ -88,19 +102,29 @@ cleanup() {
   trap '' INT TERM
   [ "${#pids[@]}" -gt 0 ] || return 0
   echo "stopping..."
-  # Each service leads its own process group: signal the groups and every descendant seen (a child that
-  # made its own group is still a descendant, and is remembered even if its parent exits first).
+  # Each service leads its own process group: signal the groups, and every descendant seen that is outside
+  # them (a child that made its own group is still a descendant, and is remembered even if its parent exits
+  # first). Each process gets one TERM: Dagster's servers turn TERM into KeyboardInterrupt, and a second one
+  # landing in the middle of their shutdown ends it with a traceback.
   local -A known=()
-  local pid
+  local pid pgid groups=" ${pids[*]} "
   for pid in "${pids[@]}" $(descendants "${pids[@]}"); do known[$pid]=1; done
   for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  for pid in "${!known[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${!known[@]}"; do
+    pgid=$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ' || true)
+    if [ -n "$pgid" ] && [[ "$groups" != *" $pgid "* ]]; then kill -TERM "$pid" 2>/dev/null || true; fi
+  done
   local deadline=$(( $(date +%s) + STOP_GRACE_SECONDS ))
   while :; do
     local alive=()
     for pid in "${!known[@]}"; do kill -0 "$pid" 2>/dev/null && alive+=("$pid"); done
     [ "${#alive[@]}" -eq 0 ] && break
-    for pid in $(descendants "${alive[@]}"); do known[$pid]=1; kill -TERM "$pid" 2>/dev/null || true; done
+    # A process that appeared after the first round has had no TERM yet: it gets its one.
+    for pid in $(descendants "${alive[@]}"); do
+      [ -n "${known[$pid]:-}" ] && continue
+      known[$pid]=1
+      kill -TERM "$pid" 2>/dev/null || true
+    done
     [ "$(date +%s)" -ge "$deadline" ] && break
     sleep 0.2
   done
@@ -116,8 +140,10 @@ trap 'cleanup; exit 143' TERM
 start() {  # name, command...
   local name=$1; shift
   # setsid: the service gets its own session and process group (a background job of a non-interactive
-  # shell is never a group leader, so setsid does not fork and $! is the service itself).
-  setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
+  # shell is never a group leader, so setsid does not fork and $! is the service itself). env restores
+  # SIGINT, which bash ignores in background jobs: Dagster maps TERM to the SIGINT handler, so an ignored
+  # SIGINT made it ignore TERM too (only the KILL after the grace period stopped it).
+  setsid env --default-signal=INT "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
   pids+=("$!")
   pid_of[$name]=$!
   echo "started $name (pid $!, log $LOGS/$name.log)"
@@ -141,9 +167,15 @@ start sandbox python -m stock_insights.sandbox --host 127.0.0.1 --port "$SANDBOX
 # Milvus standalone (HNSW) from the `milvus` package by default; MILVUS_SERVER=lite for Milvus Lite (FLAT).
 start milvus python -m stock_insights.embeddings.server --kind "${MILVUS_SERVER:-standalone}" \
   --data-dir "$DATA/milvus-${MILVUS_SERVER:-standalone}" --host 127.0.0.1 --port "$MILVUS_PORT"
-start dagster-webserver dagster-webserver -h 127.0.0.1 -p "$DAGSTER_PORT" -w deploy/workspace.local.yaml
-start dagster-daemon dagster-daemon run -w deploy/workspace.local.yaml
-start api uvicorn api.main:app --host 127.0.0.1 --port "$API_PORT"
+start dagster-code-server dagster code-server start -m stock_insights.definitions -a defs \
+  --location-name stock_insights -h 127.0.0.1 -p "$DAGSTER_CODE_PORT"
+# X-Forwarded-For only from FORWARDED_ALLOW_IPS (empty: nobody; uvicorn alone would trust 127.0.0.1).
+start api python -m api.cli serve --host 127.0.0.1 --port "$API_PORT"
+# The webserver and the daemon start once the code location is loaded, so that their first look finds it.
+wait_for dagster-code-server 180 \
+  "import sys; sys.exit(0 if 'Started Dagster code proxy server' in open('$LOGS/dagster-code-server.log').read() else 1)"
+start dagster-webserver dagster-webserver -h 127.0.0.1 -p "$DAGSTER_PORT" -w "$DAGSTER_HOME/workspace.yaml"
+start dagster-daemon dagster-daemon run -w "$DAGSTER_HOME/workspace.yaml"
 
 wait_http sandbox "$SANDBOX/_sandbox/health" 60
 # Ready when the launcher has had a real answer from the server (an open port is not enough).

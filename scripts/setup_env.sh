@@ -21,3 +21,16 @@ if [ ! -f "$stamp" ]; then
   python -m pip install --quiet --no-deps -e .
   rm -f .venv/.installed-* && touch "$stamp"
 fi
+
+# Headless Chromium for the tests that load /docs and /redoc in a browser (Debian's package, installed once;
+# the pages themselves need nothing from the network). scripts/run.sh sets SETUP_BROWSER=0: it needs none.
+if [ "${SETUP_BROWSER:-1}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  echo "chromium is not installed: installing Debian's chromium package (browser tests)" >&2
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "cannot install chromium without root: run 'apt-get install chromium' as root" >&2
+  fi
+fi

@@ -17,4 +17,6 @@ stop_started_redis() {
 trap stop_started_redis EXIT
 bash scripts/ensure_services.sh
 ruff check .
+mypy stock_insights api  # the type check ([tool.mypy] in pyproject.toml)
+lint-imports  # the layers of .importlinter: every import points down
 python -m pytest "$@"

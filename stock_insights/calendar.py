@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo
 
 import exchange_calendars as xcals
 import pandas as pd
 
-KST = ZoneInfo("Asia/Seoul")
+from stock_insights.clock import KST
+
 CALENDAR_START = date(2015, 1, 2)
 
 

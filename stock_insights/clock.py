@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-KST = ZoneInfo("Asia/Seoul")
+KST_NAME = "Asia/Seoul"  # the exchange's zone, for Dagster schedules and partitions (a name, not a ZoneInfo)
+KST = ZoneInfo(KST_NAME)
 
 _lock = threading.Lock()
 _frozen: tuple[datetime, float | None] | None = None  # (moment, monotonic start when ticking)

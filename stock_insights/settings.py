@@ -7,6 +7,7 @@ call ``.get_secret_value()`` only at the moment a request is built.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -31,7 +32,9 @@ def _split_csv(value: object) -> list[str]:
         return []
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
-    return [str(v).strip() for v in value]  # type: ignore[union-attr]
+    if not isinstance(value, Iterable):
+        raise TypeError(f"expected a comma-separated string or a list, not {type(value).__name__}")
+    return [str(v).strip() for v in value]
 
 
 CsvList = Annotated[list[str], NoDecode]
@@ -68,7 +71,8 @@ class Settings(BaseSettings):
         default=0.95,
         gt=0,
         le=1,
-        description="Slots are spaced at this share of KIS_RATE_LIMIT_PER_SEC (absorbs network jitter).",
+        description="The share of KIS_RATE_LIMIT_PER_SEC the collection plan counts on (the limiter itself admits a "
+        "request only while fewer than the limit are open, so KIS never counts more than the limit).",
     )
     KIS_FETCH_CONCURRENCY: int = Field(
         default=4,
@@ -103,6 +107,10 @@ class Settings(BaseSettings):
     NAVER_BASE_URL: str = "https://openapi.naver.com"
     NAVER_CLIENT_ID: SecretStr = SecretStr("")
     NAVER_CLIENT_SECRET: SecretStr = SecretStr("")
+    # NAVER API HUB serves the same search under another path with X-NCP-APIGW-API-KEY-ID / -KEY headers.
+    NAVER_NEWS_PATH: str = Field(default="/v1/search/news.json", pattern=r"^/[A-Za-z0-9_./-]*$")
+    NAVER_CLIENT_ID_HEADER: str = Field(default="X-Naver-Client-Id", pattern=r"^[A-Za-z0-9-]+$")
+    NAVER_CLIENT_SECRET_HEADER: str = Field(default="X-Naver-Client-Secret", pattern=r"^[A-Za-z0-9-]+$")
 
     # --- RSS -----------------------------------------------------------------------------
     HANKYUNG_FEED_URLS: CsvList = Field(
@@ -142,6 +150,19 @@ class Settings(BaseSettings):
     LLM_SUBSET_MIN_DOCUMENTS: int = Field(
         default=1, ge=0, description="A stock enters the news part of the LLM subset with at least this many documents."
     )
+    LLM_BREAKER_FAILURES: int = Field(
+        default=3,
+        ge=0,
+        description="After this many consecutive failed calls (after the SDK's retries) a model is called no more "
+        "in the run: its requests fail at once (LLMCircuitOpen). 0: never.",
+    )
+    PREDICTION_MIN_COVERAGE: float = Field(
+        default=0.9,
+        ge=0,
+        le=1,
+        description="predictions/daily's coverage check fails when a model made fewer than this share of the "
+        "forecasts expected of it on a day (its stocks and horizons, minus those it declined for lack of input).",
+    )
 
     # --- embeddings ----------------------------------------------------------------------
     EMBEDDER: Literal["auto", "openai", "hashing"] = Field(
@@ -179,6 +200,12 @@ class Settings(BaseSettings):
         default=20.0, ge=0, le=300, description="Longest Retry-After honoured; a longer one ends the retries."
     )
     WEBHOOK_CONCURRENCY: int = Field(default=8, ge=1, le=64, description="Webhook URLs delivered to in parallel.")
+    WEBHOOK_ALLOWED_HOSTS: CsvList = Field(
+        default_factory=list,
+        description="Webhook hosts admitted although they are internal: names, IP addresses or networks (CIDR). "
+        "Every other webhook must resolve to public addresses only (no loopback, private, link-local or metadata "
+        "address) and use https unless DATA_MODE=simulated; allow-listed hosts may use http.",
+    )
 
     # --- universe and run mode -----------------------------------------------------------
     STOCK_UNIVERSE: CsvList = Field(
@@ -207,8 +234,24 @@ class Settings(BaseSettings):
     API_ACCESS_TOKEN_MINUTES: int = Field(default=15, ge=1, le=1440)
     API_REFRESH_TOKEN_DAYS: int = Field(default=14, ge=1, le=365)
     API_CACHE_TTL_SECONDS: int = Field(default=300, ge=1, description="Bounds cache memory; freshness is by version.")
+    API_MAX_BODY_BYTES: int = Field(
+        default=65536, ge=1024, le=16 * 1024 * 1024, description="Largest request body accepted; larger: 413."
+    )
+    FORWARDED_ALLOW_IPS: CsvList = Field(
+        default_factory=list,
+        description="Proxies (IP addresses or networks) whose X-Forwarded-For/-Proto the API trusts. Empty: none; "
+        "the client address is the connection's peer (what the per-address login limit counts).",
+    )
 
-    @field_validator("HANKYUNG_FEED_URLS", "MAEIL_FEED_URLS", "REDDIT_SUBREDDITS", "API_CORS_ORIGINS", mode="before")
+    @field_validator(
+        "HANKYUNG_FEED_URLS",
+        "MAEIL_FEED_URLS",
+        "REDDIT_SUBREDDITS",
+        "API_CORS_ORIGINS",
+        "WEBHOOK_ALLOWED_HOSTS",
+        "FORWARDED_ALLOW_IPS",
+        mode="before",
+    )
     @classmethod
     def _csv(cls, value: object) -> list[str]:
         return _split_csv(value)

@@ -138,7 +138,8 @@ def test_slice_runs_end_to_end_and_reruns_change_nothing(sandbox_env: str) -> No
         assert all(i["evaluation"]["status"] == "scored" for i in items)
         assert all(i["evaluation"]["hit"] in (True, False) for i in items)
 
-        assert client.get("/api/v1/predictions", params={"model": "nope"}).json()["items"] == []
+        unknown = client.get("/api/v1/predictions", params={"model": "nope"})
+        assert unknown.status_code == 404 and "momentum" in unknown.json()["known_models"]
 
 
 def _sandbox_closes(code: str, start: date, end: date) -> list[float]:

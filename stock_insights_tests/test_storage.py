@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from stock_insights.clients.kis import DailyBarRow
+from stock_insights.market.store import upsert_daily_bars, upsert_stocks
 from stock_insights.storage.db import count, dataset_versions, make_engine, session_scope
-from stock_insights.storage.market_data import upsert_daily_bars, upsert_stocks
 from stock_insights.storage.migrate import upgrade
 from stock_insights.storage.models import DailyBar, ProviderToken, Stock
 from stock_insights.universe import KNOWN_LISTINGS

@@ -28,10 +28,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from starlette.responses import Response
 
+from api.core.outage import DatabaseHealth, is_database_error
 from api.core.redis import RedisGate
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class ResponseCache:
         raw = await self.gate.call(lambda redis: redis.get(key))
         if raw is None:
             return None
-        answer = CachedAnswer.loads(raw)
+        answer = CachedAnswer.loads(cast(bytes, raw))  # the client does not decode responses: bytes
         if answer is not None:
             self.memory.set(key, answer)
         return answer
@@ -172,9 +173,12 @@ class VersionReader:
         self,
         fetch: Callable[[], Awaitable[dict[str, int]]],
         read_now: Callable[[], dict[str, int]] | None = None,
+        health: DatabaseHealth | None = None,
     ) -> None:
         self.fetch = fetch
         self._read_now = read_now
+        # Every request reads the versions: the read is the API's view of whether the database is up.
+        self.health = health or DatabaseHealth()
         self._direct_off_until = 0.0
         self._running: asyncio.Task[dict[str, int]] | None = None
         self._queued: asyncio.Future[dict[str, int]] | None = None
@@ -184,17 +188,26 @@ class VersionReader:
         if self._read_now is not None and time.monotonic() >= self._direct_off_until:
             try:
                 self.reads += 1
-                return self._read_now()
+                versions = self._read_now()
+                self.health.ok()
+                return versions
             except Exception as exc:  # e.g. the file is locked for longer than the busy timeout
                 log.warning("direct dataset version read failed (%s); async reads for 5 s", type(exc).__name__)
                 self._direct_off_until = time.monotonic() + 5.0
-        if self._running is None:
-            task = self._start()
-            return await asyncio.shield(task)
-        # A read is in flight, but it started before this request arrived: wait for the next one.
-        if self._queued is None:
-            self._queued = asyncio.get_running_loop().create_future()
-        return await asyncio.shield(self._queued)
+        try:
+            if self._running is None:
+                versions = await asyncio.shield(self._start())
+            else:
+                # A read is in flight, but it started before this request arrived: wait for the next one.
+                if self._queued is None:
+                    self._queued = asyncio.get_running_loop().create_future()
+                versions = await asyncio.shield(self._queued)
+        except Exception as exc:
+            if is_database_error(exc):
+                self.health.failed(exc)
+            raise
+        self.health.ok()
+        return versions
 
     def _start(self) -> asyncio.Task[dict[str, int]]:
         self.reads += 1
@@ -217,8 +230,8 @@ class VersionReader:
                 return
             if done.cancelled():
                 queued.cancel()
-            elif done.exception() is not None:
-                queued.set_exception(done.exception())  # type: ignore[arg-type]
+            elif (error := done.exception()) is not None:
+                queued.set_exception(error)
             else:
                 queued.set_result(done.result())
 

@@ -8,7 +8,8 @@ When the same token asks for the same URL again, this middleware:
 
 1. verifies the token again (signature cache and expiry, as the normal path does; the entry was made
    for this very token, so its role passed the route's check),
-2. reads the dataset versions (as every request does: nothing is served that a bump has replaced),
+2. reads the dataset versions (as every request does: nothing is served that a bump has replaced) and
+   checks the token's generation against them (a revoked token is not served: ``api/core/revocation``),
 3. serves the memory tier's entry under the recorded key with the same headers (ETag, 304 on
    ``If-None-Match``, Cache-Control, Vary) as the normal path.
 
@@ -101,12 +102,14 @@ class CachedAnswerFastPath:
             return False
         _, _, token = authorization.decode("latin-1").partition(" ")
         try:
-            state.tokens.principal(token.strip())
+            principal = state.tokens.principal(token.strip())
         except TokenError:
             return False
         current = await state.versions.read()
         if any(current.get(dataset, 0) != version for dataset, version in route.versions):
             return False
+        if not await state.generations.is_current(principal, current):
+            return False  # revoked: the normal path answers the 401
         answer = state.cache.memory.get(route.cache_key)
         if answer is None:
             return False

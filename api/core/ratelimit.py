@@ -13,6 +13,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Sequence
+from functools import partial
 
 from redis.asyncio import Redis
 
@@ -65,9 +66,7 @@ class SlidingWindowLimiter:
         """Seconds until every (key, limit) is under its limit again, or None if none is at it."""
         waits: list[float] = []
         for key, limit in limits:
-            wait = await self.gate.call(
-                lambda redis, key=key, limit=limit: self._redis_retry_after(redis, key, limit, window)
-            )
+            wait = await self.gate.call(partial(self._redis_retry_after, key=key, limit=limit, window=window))
             if wait is None:  # Redis not configured or not answering
                 wait = self._memory.retry_after(key, limit, window)
             elif wait < 0:
@@ -78,7 +77,7 @@ class SlidingWindowLimiter:
 
     async def hit(self, keys: Sequence[str], *, window: float) -> None:
         for key in keys:
-            done = await self.gate.call(lambda redis, key=key: self._redis_add(redis, key, window))
+            done = await self.gate.call(partial(self._redis_add, key=key, window=window))
             if done is None:
                 self._memory.add(key, window)
 

@@ -5,8 +5,9 @@ Each login starts a *family*. ``POST /auth/refresh`` spends the presented token 
 family. A token presented again after it was spent or revoked is the sign of a stolen copy (RFC 9700,
 OAuth 2.0 Security BCP, 4.14.2): the whole family is revoked, so neither the thief nor the victim can
 go on refreshing, and the user logs in again. Logout revokes the presented token's family; "log out
-everywhere" revokes every family of the user. Access tokens stay stateless and short-lived
-(``API_ACCESS_TOKEN_MINUTES``): a revoked session's access token lives out its few minutes.
+everywhere" revokes every family of the user and, through the account's token generation
+(``api/core/revocation.py``), every access token issued to it so far. Logging out one session leaves
+that session's access token to live out its few minutes (``API_ACCESS_TOKEN_MINUTES``).
 
 Two clients refreshing with the same token at once: one wins, the other counts as reuse and the
 family is revoked. A frontend must serialize its refreshes (one in flight per session).
@@ -20,6 +21,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.core.revocation import revoke_access_tokens
 from api.core.security import TokenError, TokenPair, TokenService
 from stock_insights.storage.db import utcnow
 from stock_insights.storage.models import RefreshToken, User
@@ -32,7 +34,7 @@ KEEP_EXPIRED = timedelta(days=1)
 
 async def issue_pair(session: AsyncSession, tokens: TokenService, user: User, family: str | None = None) -> TokenPair:
     """Issue access and refresh tokens for ``user`` and record the refresh token; commits."""
-    pair = tokens.issue(user.id, user.role, user.password_hash, family=family)
+    pair = tokens.issue(user.id, user.role, user.password_hash, family=family, generation=user.token_generation)
     now = utcnow()
     await session.execute(
         delete(RefreshToken).where(RefreshToken.user_id == user.id, RefreshToken.expires_at < now - KEEP_EXPIRED)
@@ -106,10 +108,12 @@ async def logout(session: AsyncSession, tokens: TokenService, refresh_token: str
 
 
 async def logout_everywhere(session: AsyncSession, user_id: int) -> int:
+    """Revoke every refresh token of the user, and (by its generation) every access token issued so far."""
     result = await session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
     )
+    await revoke_access_tokens(session, user_id)
     await session.commit()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

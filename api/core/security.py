@@ -1,7 +1,10 @@
 """Password hashing (Argon2 via pwdlib) and JWT access/refresh tokens (PyJWT, HS256).
 
-Access tokens are stateless and short-lived: they carry the user id and role, so a data request
-never touches the users table. Refresh tokens are revocable: each carries its ``jti`` and the
+Access tokens are short-lived and carry the user id, the role and the account's *token generation*
+(``gen``): every request checks that generation against the account's current one, read from a cache
+that a bump of the ``token_generations`` dataset version empties (``api/core/revocation.py``), so a data
+request still does not touch the users table, yet logging out everywhere, a password change or a role
+change revokes every access token issued before at once. Refresh tokens are revocable: each carries its ``jti`` and the
 ``fam`` (family: one per login), recorded in ``refresh_tokens`` (see ``api/core/refresh.py`` for
 rotation, reuse detection and logout), and a fingerprint of the password hash, so changing a
 password also revokes every refresh token issued before.
@@ -28,7 +31,7 @@ log = logging.getLogger(__name__)
 
 Role = Literal["user", "analyst", "admin"]
 ROLES: tuple[Role, ...] = ("user", "analyst", "admin")
-_RANK = {role: rank for rank, role in enumerate(ROLES)}
+_RANK: dict[str, int] = {role: rank for rank, role in enumerate(ROLES)}
 
 ALGORITHM = "HS256"
 ISSUER = "stock_insights"
@@ -77,6 +80,7 @@ class Principal:
 
     user_id: int
     role: Role
+    generation: int = 0
 
     def at_least(self, required: Role) -> bool:
         return role_at_least(self.role, required)
@@ -130,14 +134,18 @@ class TokenService:
         }
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
 
-    def issue(self, user_id: int, role: str, password_hash: str, family: str | None = None) -> TokenPair:
+    def issue(
+        self, user_id: int, role: str, password_hash: str, family: str | None = None, generation: int = 0
+    ) -> TokenPair:
         """A new access and refresh pair; ``family`` continues a login's rotation chain.
 
         The caller records the refresh token (``api.core.refresh``); an unrecorded one is refused.
         """
         now = datetime.now(UTC)
         jti, family = secrets.token_urlsafe(18), family or secrets.token_urlsafe(18)
-        access = self._encode({"sub": str(user_id), "role": role, "typ": "access"}, now, self.access_ttl)
+        access = self._encode(
+            {"sub": str(user_id), "role": role, "typ": "access", "gen": generation}, now, self.access_ttl
+        )
         refresh = self._encode(
             {
                 "sub": str(user_id),
@@ -183,9 +191,12 @@ class TokenService:
         claims = self._decode(access_token, "access")
         role = claims.get("role")
         sub = claims.get("sub")
-        if role not in ROLES or not isinstance(sub, str) or not sub.isdigit():
+        generation = claims.get("gen", 0)  # tokens from before generations existed: 0, as every account began
+        if role not in ROLES or not isinstance(sub, str) or not sub.isascii() or not sub.isdigit():
             raise TokenError("malformed claims")
-        principal = Principal(user_id=int(sub), role=role)  # type: ignore[arg-type]
+        if not isinstance(generation, int) or isinstance(generation, bool) or not 0 <= generation < 2**31:
+            raise TokenError("malformed claims")
+        principal = Principal(user_id=int(sub), role=role, generation=generation)
         self._verified[access_token] = (principal, float(claims["exp"]))  # type: ignore[arg-type]
         if len(self._verified) > self.VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)

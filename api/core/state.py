@@ -8,7 +8,7 @@ import hashlib
 import logging
 import sqlite3
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from sqlalchemy import select
@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.core.cache import ResponseCache, VersionReader
 from api.core.config import ApiConfig, api_config
 from api.core.fastpath import FastPathIndex
+from api.core.outage import DatabaseHealth
 from api.core.ratelimit import SlidingWindowLimiter
 from api.core.redis import RedisGate
+from api.core.revocation import TokenGenerations
 from api.core.security import TokenService
 from stock_insights.settings import Settings
 from stock_insights.storage.db import make_async_engine, redact_url
@@ -44,8 +46,10 @@ class ApiState:
     limiter: SlidingWindowLimiter
     tokens: TokenService
     fastpath: FastPathIndex
+    generations: TokenGenerations
 
     sqlite_versions: SqliteVersions | None = None
+    db_health: DatabaseHealth = field(default_factory=DatabaseHealth)
     # Cache misses hold one of these while they read: no more at once than the pool keeps open,
     # otherwise every burst opens overflow connections that are closed again on return (for SQLite
     # that is a new thread and file handle per query) and a miss costs several times more.
@@ -112,6 +116,7 @@ class PostgresVersions:
         self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self.fallback = fallback
         self._conn: psycopg.AsyncConnection | None = None
+        self._failing = False
 
     async def __call__(self) -> dict[str, int]:
         try:
@@ -122,11 +127,15 @@ class PostgresVersions:
                         self.conninfo, autocommit=True, connect_timeout=5
                     )
                 cursor = await self._conn.execute(self.SQL, prepare=True)
-                return {dataset: int(version) for dataset, version in await cursor.fetchall()}
+                versions = {dataset: int(version) for dataset, version in await cursor.fetchall()}
         except (psycopg.Error, TimeoutError) as exc:
-            log.warning("dedicated dataset version read failed (%s); using the pool", type(exc).__name__)
+            if not self._failing:  # once per failure streak: an outage must not log a line per request
+                log.warning("dedicated dataset version read failed (%s); using the pool", type(exc).__name__)
+            self._failing = True
             await self.close()
             return await self.fallback()
+        self._failing = False
+        return versions
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -150,6 +159,7 @@ def build_state(settings: Settings, version: str) -> ApiState:
             rows = await conn.execute(select(DatasetVersion.dataset, DatasetVersion.version))
             return {dataset: int(number) for dataset, number in rows}
 
+    health = DatabaseHealth()
     sqlite_versions = None
     fetch: Callable[[], Awaitable[dict[str, int]]] = read_versions
     parsed = make_url(settings.DATABASE_URL)
@@ -158,24 +168,27 @@ def build_state(settings: Settings, version: str) -> ApiState:
     elif parsed.get_backend_name() == "postgresql":
         fetch = PostgresVersions(settings.DATABASE_URL, read_versions)
 
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
     return ApiState(
         settings=settings,
         config=config,
         engine=engine,
-        sessions=async_sessionmaker(engine, expire_on_commit=False),
+        sessions=sessions,
         redis=gate,
         cache=ResponseCache(
             gate,
             ttl_seconds=config.cache_ttl_seconds,
             namespace=f"{settings.REDIS_KEY_PREFIX}:api:{version}.{CACHE_FORMAT}:{settings.DATA_MODE}:{_database_id(settings.DATABASE_URL)}",
         ),
-        versions=VersionReader(fetch, sqlite_versions),
+        versions=VersionReader(fetch, sqlite_versions, health),
         limiter=SlidingWindowLimiter(gate, namespace=f"{settings.REDIS_KEY_PREFIX}:api:limit"),
         tokens=TokenService(
             config.jwt_secret, access_minutes=config.access_token_minutes, refresh_days=config.refresh_token_days
         ),
         fastpath=FastPathIndex(),
+        generations=TokenGenerations(sessions),
         sqlite_versions=sqlite_versions,
+        db_health=health,
         db_slots=asyncio.Semaphore(_pool_size(engine)),
     )
 

@@ -25,13 +25,14 @@ from stock_insights.storage.db import utcnow
 from stock_insights.storage.models import User
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"])
 
 EMAIL_PATTERN = r"^\s*[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\s*$"
 
 
 def _client_address(request: Request) -> str:
-    # Behind a proxy, run uvicorn with --proxy-headers/--forwarded-allow-ips so this is the real client.
+    # The TCP peer, or the client a trusted proxy names: uvicorn reads X-Forwarded-For only from the addresses
+    # of FORWARDED_ALLOW_IPS (``python -m api.cli serve``; empty by default), so a client cannot choose it.
     return request.client.host if request.client else "unknown"
 
 
@@ -142,7 +143,7 @@ async def logout(body: RefreshIn, session: SessionDep, state: StateDep) -> Respo
 @router.post(
     "/logout-all",
     status_code=204,
-    summary="Log out everywhere: revoke every refresh token of the caller",
+    summary="Log out everywhere: revoke every refresh token of the caller and every access token issued so far",
     dependencies=[RequireUser],
     responses=problem_responses(401, 403),
 )

@@ -5,16 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import queries as q
 from api.deps import AnswersDep, RequireUser
 from api.problems import problem_responses
 from api.routes.evaluations import board_of, standings
 from api.routes.stocks import CACHED
 from api.schemas import DashboardStats, Freshness, Mover, Movers
-from stock_insights.storage import api_queries as q
-from stock_insights.storage.forecasts import DATASET_LEADERBOARD
+from stock_insights.storage.datasets import Dataset
 
 router = APIRouter(
-    prefix="/api/v1/dashboard",
+    prefix="/dashboard",
     tags=["dashboard"],
     dependencies=[RequireUser],
     responses={**CACHED, **problem_responses(401, 403)},
@@ -50,4 +50,4 @@ async def stats(answers: AnswersDep) -> Response:
             data_mode=answers.data_mode,
         )
 
-    return await answers.json("dashboard", {}, [*q.ALL_DATASETS, DATASET_LEADERBOARD], build)
+    return await answers.json("dashboard", {}, [*q.ALL_DATASETS, Dataset.LEADERBOARD], build)

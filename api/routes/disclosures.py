@@ -11,12 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.core.pagination import CursorQuery, decode_cursor, encode_cursor
 from api.deps import AnswersDep, RequireUser
 from api.problems import problem_responses
+from api.queries import disclosures_page_query
 from api.routes.stocks import CACHED
 from api.schemas import DisclosureOut, DisclosurePage, MarketDate
-from stock_insights.storage.api_queries import DATASET_DISCLOSURES, disclosures_page_query
+from stock_insights.storage.datasets import Dataset
 
 router = APIRouter(
-    prefix="/api/v1/disclosures",
+    prefix="/disclosures",
     tags=["disclosures"],
     dependencies=[RequireUser],
     responses={**CACHED, **problem_responses(401, 403, 422)},
@@ -26,7 +27,7 @@ router = APIRouter(
 @router.get("", response_model=DisclosurePage, summary="Filings, newest receipt first")
 async def list_disclosures(
     answers: AnswersDep,
-    code: Annotated[str | None, Query(pattern=r"^\d{6}$", description="6-digit KRX code of the filer")] = None,
+    code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="6-digit KRX code of the filer")] = None,
     since: Annotated[MarketDate | None, Query(description="Received on or after this date")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: CursorQuery = None,
@@ -34,7 +35,7 @@ async def list_disclosures(
     after = decode_cursor(cursor, date, str) if cursor else None
 
     async def build(session: AsyncSession) -> DisclosurePage:
-        stmt = disclosures_page_query(code=code, since=since, after=after, limit=limit + 1)  # type: ignore[arg-type]
+        stmt = disclosures_page_query(code=code, since=since, after=after, limit=limit + 1)
         rows = (await session.execute(stmt)).scalars().all()
         page = rows[:limit]
         last = page[-1] if page else None
@@ -46,4 +47,4 @@ async def list_disclosures(
         )
 
     params = {"code": code, "since": since, "limit": limit, "cursor": cursor}
-    return await answers.json("disclosures", params, [DATASET_DISCLOSURES], build)
+    return await answers.json("disclosures", params, [Dataset.DISCLOSURES], build)

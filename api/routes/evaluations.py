@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AnswersDep, RequireUser
 from api.problems import problem_responses
+from api.queries import leaderboard_snapshot
 from api.routes.stocks import CACHED
 from api.schemas import (
     AcrossDatesOut,
@@ -35,11 +36,10 @@ from api.schemas import (
 )
 from stock_insights.metrics.comparison import MIN_DATES_FOR_VERDICT
 from stock_insights.metrics.outcome import OUTCOME_RULE
-from stock_insights.storage.api_queries import leaderboard_snapshot
-from stock_insights.storage.forecasts import DATASET_LEADERBOARD
+from stock_insights.storage.datasets import Dataset
 
 router = APIRouter(
-    prefix="/api/v1/evaluations",
+    prefix="/evaluations",
     tags=["evaluations"],
     dependencies=[RequireUser],
     responses={**CACHED, **problem_responses(401, 403, 404, 422)},
@@ -71,7 +71,7 @@ class Horizon(IntEnum):
 
 
 def _across(value: dict[str, Any]) -> AcrossDatesOut:
-    return AcrossDatesOut(**{k: value.get(k) for k in AcrossDatesOut.model_fields})
+    return AcrossDatesOut.model_validate({k: value.get(k) for k in AcrossDatesOut.model_fields})
 
 
 def _long_short(portfolio: dict[str, Any] | None, horizon: int) -> LongShortOut:
@@ -265,4 +265,4 @@ async def get_leaderboard(
         return scorecard(as_of, board_of(payload, int(horizon)), int(window), int(horizon), model, answers.data_mode)
 
     params = {"window": int(window), "horizon": int(horizon), "date": day.isoformat() if day else None, "model": model}
-    return await answers.json("leaderboard", params, [DATASET_LEADERBOARD], build)
+    return await answers.json("leaderboard", params, [Dataset.LEADERBOARD], build)

@@ -10,16 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import AnswersDep, RequireAdmin, RequireAnalyst, SessionDep
 from api.problems import problem_responses
+from api.queries import arm_counts
 from api.routes.predictions import experiment_out
 from api.routes.stocks import CACHED
-from api.schemas import ArmResult, ExperimentIn, ExperimentList, ExperimentOut, ExperimentResults
-from stock_insights.storage.api_queries import DATASET_EXPERIMENTS, arm_counts
+from api.schemas import ArmResult, ExperimentChange, ExperimentIn, ExperimentList, ExperimentResults
+from stock_insights.storage.datasets import Dataset
 from stock_insights.storage.db import bump_dataset_version, utcnow
-from stock_insights.storage.forecasts import DATASET_EVALUATIONS, DATASET_LEADERBOARD, DATASET_PREDICTIONS
 from stock_insights.storage.models import Experiment, ExperimentArm, LeaderboardSnapshot
 
 router = APIRouter(
-    prefix="/api/v1/experiments",
+    prefix="/experiments",
     tags=["experiments"],
     dependencies=[RequireAnalyst],
     responses=problem_responses(401, 403, 422),
@@ -31,6 +31,10 @@ RESULTS_NOTE = (
     "paired tests of the latest evaluations/leaderboard ({source}); null until the leaderboard has run."
 )
 SIGNIFICANCE_WINDOW = 60  # trading days
+
+
+async def _changed(session: AsyncSession, experiment: Experiment) -> ExperimentChange:
+    return ExperimentChange.model_validate((await experiment_out(session, experiment)).model_dump())
 
 
 async def _experiment(session: AsyncSession, experiment_id: int) -> Experiment:
@@ -48,20 +52,21 @@ async def list_experiments(answers: AnswersDep) -> Response:
             .scalars()
             .all()
         )
-        return ExperimentList(items=[await experiment_out(session, e) for e in rows])
+        return ExperimentList(items=[await experiment_out(session, e) for e in rows], data_mode=answers.data_mode)
 
-    return await answers.json("experiments", {}, [DATASET_EXPERIMENTS], build)
+    # "experiments.v2": the answer carries data_mode since; cached answers of the older shape are not served.
+    return await answers.json("experiments.v2", {}, [Dataset.EXPERIMENTS], build)
 
 
 @router.post(
     "",
-    response_model=ExperimentOut,
+    response_model=ExperimentChange,
     status_code=201,
     summary="Start an experiment (admin); one runs at a time",
     dependencies=[RequireAdmin],
     responses=problem_responses(400, 409),
 )
-async def create_experiment(body: ExperimentIn, session: SessionDep) -> ExperimentOut:
+async def create_experiment(body: ExperimentIn, session: SessionDep) -> ExperimentChange:
     names = [arm.name for arm in body.arms]
     if len(set(names)) != len(names):
         raise HTTPException(422, "arm names must be unique")
@@ -77,27 +82,27 @@ async def create_experiment(body: ExperimentIn, session: SessionDep) -> Experime
         for arm in body.arms
     )
     await session.flush()
-    await session.run_sync(lambda sync: bump_dataset_version(sync, DATASET_EXPERIMENTS))
+    await session.run_sync(lambda sync: bump_dataset_version(sync, Dataset.EXPERIMENTS))
     await session.commit()
-    return await experiment_out(session, experiment)
+    return await _changed(session, experiment)
 
 
 @router.post(
     "/{experiment_id}/stop",
-    response_model=ExperimentOut,
+    response_model=ExperimentChange,
     summary="Stop an experiment (admin); stopping a stopped one changes nothing",
     dependencies=[RequireAdmin],
     responses=problem_responses(404),
 )
-async def stop_experiment(experiment_id: ExperimentIdPath, session: SessionDep) -> ExperimentOut:
+async def stop_experiment(experiment_id: ExperimentIdPath, session: SessionDep) -> ExperimentChange:
     experiment = await _experiment(session, experiment_id)
     if experiment.status != "stopped":
         experiment.status = "stopped"
         experiment.stopped_at = utcnow()
         await session.flush()
-        await session.run_sync(lambda sync: bump_dataset_version(sync, DATASET_EXPERIMENTS))
+        await session.run_sync(lambda sync: bump_dataset_version(sync, Dataset.EXPERIMENTS))
         await session.commit()
-    return await experiment_out(session, experiment)
+    return await _changed(session, experiment)
 
 
 @router.get(
@@ -155,6 +160,6 @@ async def experiment_results(experiment_id: ExperimentIdPath, answers: AnswersDe
     return await answers.json(
         "experiment.results",
         {"id": experiment_id},
-        [DATASET_EXPERIMENTS, DATASET_PREDICTIONS, DATASET_EVALUATIONS, DATASET_LEADERBOARD],
+        [Dataset.EXPERIMENTS, Dataset.PREDICTIONS, Dataset.EVALUATIONS, Dataset.LEADERBOARD],
         build,
     )

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Answers, AnswersDep, RequireUser
 from api.problems import problem_responses
+from api.queries import FINANCIALS_DATASETS, daily_bar_rows_query
 from api.routes.stocks import CACHED, CodePath, tracked_stock
 from api.schemas import (
     FinancialItemOut,
@@ -23,17 +25,11 @@ from api.schemas import (
     PriceSeries,
 )
 from stock_insights import clock
-from stock_insights.storage.api_queries import FINANCIALS_DATASETS, daily_bar_rows_query
-from stock_insights.storage.market_data import (
-    DATASET_DAILY_BARS,
-    DATASET_MINUTE_BARS,
-    DATASET_ORDERBOOK,
-    DATASET_STOCKS,
-)
+from stock_insights.storage.datasets import Dataset
 from stock_insights.storage.models import FinancialStatementItem, MinuteBar, OrderBookSnapshot
 
 router = APIRouter(
-    prefix="/api/v1/stocks",
+    prefix="/stocks",
     tags=["market"],
     dependencies=[RequireUser],
     responses={**CACHED, **problem_responses(401, 403, 404, 422)},
@@ -46,11 +42,29 @@ class PriceQuery(BaseModel):
     """The query of the prices route, validated as one model (one validation instead of four)."""
 
     interval: Literal["1d", "1m"] = Field("1d", description="Bar interval")
-    start: MarketDate | None = Field(None, description="1d: first trading date (default: 90 days before end)")
-    end: MarketDate | None = Field(None, description="1d: last trading date (default: today)")
-    date_: MarketDate | None = Field(
-        None, alias="date", description="1m: the trading day (default: the latest with bars)"
+    start: MarketDate | None = Field(
+        None,
+        description="1d only: first trading date (default: 90 days before end); not after end, at most "
+        f"{MAX_PRICE_DAYS} days before it",
     )
+    end: MarketDate | None = Field(None, description="1d only: last trading date (default: today)")
+    date_: MarketDate | None = Field(
+        None, alias="date", description="1m only: the trading day (default: the latest with bars)"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PriceQuery:
+        # Part of validation (and of the schema's descriptions), not only of the handler.
+        if self.interval == "1m" and (self.start is not None or self.end is not None):
+            raise ValueError("start and end apply to interval=1d; use date with interval=1m")
+        if self.interval == "1d" and self.date_ is not None:
+            raise ValueError("date applies to interval=1m; use start and end with interval=1d")
+        if self.start is not None and self.end is not None:
+            if self.start > self.end:
+                raise ValueError("start is after end")
+            if (self.end - self.start).days > MAX_PRICE_DAYS:
+                raise ValueError(f"a range may span at most {MAX_PRICE_DAYS} days")
+        return self
 
 
 @router.get("/{code}/prices", response_model=PriceSeries, summary="Daily (1d) or one-minute (1m) bars")
@@ -77,7 +91,7 @@ async def prices(code: CodePath, query: Annotated[PriceQuery, Query()], answers:
         )
 
     return await answers.json(
-        "prices.1d", {"code": code, "start": start, "end": end}, [DATASET_STOCKS, DATASET_DAILY_BARS], build
+        "prices.1d", {"code": code, "start": start, "end": end}, [Dataset.STOCKS, Dataset.DAILY_BARS], build
     )
 
 
@@ -89,7 +103,7 @@ async def _minute_bars(code: str, day: date | None, answers: Answers) -> Respons
             wanted = (
                 await session.execute(select(func.max(MinuteBar.trading_date)).where(MinuteBar.code == code))
             ).scalar_one_or_none()
-        bars = []
+        bars: Sequence[MinuteBar] = []
         if wanted is not None:
             bars = (
                 (
@@ -109,7 +123,7 @@ async def _minute_bars(code: str, day: date | None, answers: Answers) -> Respons
             data_mode=answers.data_mode,
         )
 
-    return await answers.json("prices.1m", {"code": code, "date": day}, [DATASET_STOCKS, DATASET_MINUTE_BARS], build)
+    return await answers.json("prices.1m", {"code": code, "date": day}, [Dataset.STOCKS, Dataset.MINUTE_BARS], build)
 
 
 @router.get("/{code}/orderbook", response_model=OrderBookOut, summary="The latest order book snapshot")
@@ -141,7 +155,7 @@ async def orderbook(code: CodePath, answers: AnswersDep) -> Response:
             data_mode=answers.data_mode,
         )
 
-    return await answers.json("orderbook", {"code": code}, [DATASET_STOCKS, DATASET_ORDERBOOK], build)
+    return await answers.json("orderbook", {"code": code}, [Dataset.STOCKS, Dataset.ORDERBOOK], build)
 
 
 @router.get("/{code}/financials", response_model=Financials, summary="Financial statement lines, newest period first")
@@ -150,7 +164,7 @@ async def financials(
     answers: AnswersDep,
     source: Annotated[Literal["kis", "dart"] | None, Query(description="kis or dart")] = None,
     statement: Annotated[str | None, Query(pattern=r"^[A-Z_]{1,20}$", description="BS, IS, CF, RATIO, ...")] = None,
-    period: Annotated[str | None, Query(pattern=r"^\d{6}$", description="Period end, YYYYMM")] = None,
+    period: Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="Period end, YYYYMM")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> Response:
     async def build(session: AsyncSession) -> Financials:
@@ -175,4 +189,4 @@ async def financials(
         )
 
     params = {"code": code, "source": source, "statement": statement, "period": period, "limit": limit}
-    return await answers.json("financials", params, [DATASET_STOCKS, *FINANCIALS_DATASETS], build)
+    return await answers.json("financials", params, [Dataset.STOCKS, *FINANCIALS_DATASETS], build)

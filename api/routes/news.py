@@ -11,12 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.core.pagination import CursorQuery, decode_cursor, encode_cursor
 from api.deps import AnswersDep, RequireUser
 from api.problems import problem_responses
+from api.queries import news_page_query, news_sources_and_codes
 from api.routes.stocks import CACHED
 from api.schemas import AwareDatetime, NewsItemOut, NewsPage, NewsSourceOut
-from stock_insights.storage.api_queries import DATASET_NEWS, news_page_query, news_sources_and_codes
+from stock_insights.storage.datasets import Dataset
 
 router = APIRouter(
-    prefix="/api/v1/news",
+    prefix="/news",
     tags=["news"],
     dependencies=[RequireUser],
     responses={**CACHED, **problem_responses(401, 403, 422)},
@@ -26,7 +27,7 @@ router = APIRouter(
 @router.get("", response_model=NewsPage, summary="News, newest published first")
 async def list_news(
     answers: AnswersDep,
-    code: Annotated[str | None, Query(pattern=r"^\d{6}$", description="Only articles linked to this stock")] = None,
+    code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="Only articles linked to this stock")] = None,
     source: Annotated[
         str | None, Query(pattern=r"^[a-z0-9_-]{1,20}$", description="naver, hankyung, maeil or reddit")
     ] = None,
@@ -39,7 +40,7 @@ async def list_news(
     after = decode_cursor(cursor, datetime, int) if cursor else None
 
     async def build(session: AsyncSession) -> NewsPage:
-        stmt = news_page_query(code=code, source=source, since=since, after=after, limit=limit + 1)  # type: ignore[arg-type]
+        stmt = news_page_query(code=code, source=source, since=since, after=after, limit=limit + 1)
         rows = (await session.execute(stmt)).scalars().all()
         page = rows[:limit]
         sources, codes = await news_sources_and_codes(session, [a.id for a in page])
@@ -62,4 +63,4 @@ async def list_news(
         return NewsPage(items=items, next_cursor=next_cursor, data_mode=answers.data_mode)
 
     params = {"code": code, "source": source, "since": since, "limit": limit, "cursor": cursor}
-    return await answers.json("news", params, [DATASET_NEWS], build)
+    return await answers.json("news", params, [Dataset.NEWS], build)

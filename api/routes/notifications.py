@@ -10,14 +10,14 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from api.core.pagination import CursorQuery, decode_cursor, encode_cursor
 from api.deps import PrincipalDep, RequireUser, SessionDep
 from api.problems import problem_responses
-from api.schemas import NotificationOut, NotificationPage
-from stock_insights.storage.api_queries import notifications_page_query
+from api.queries import notifications_page_query
+from api.schemas import NotificationMarked, NotificationOut, NotificationPage
 from stock_insights.storage.db import utcnow
 from stock_insights.storage.models import Notification
 
 # Not cached: answers are per user and change when the user reads them.
 router = APIRouter(
-    prefix="/api/v1/notifications",
+    prefix="/notifications",
     tags=["notifications"],
     dependencies=[RequireUser],
     responses=problem_responses(401, 403, 422),
@@ -33,7 +33,7 @@ async def list_notifications(
     cursor: CursorQuery = None,
 ) -> NotificationPage:
     after = decode_cursor(cursor, datetime, int) if cursor else None
-    stmt = notifications_page_query(principal.user_id, unread=unread, after=after, limit=limit + 1)  # type: ignore[arg-type]
+    stmt = notifications_page_query(principal.user_id, unread=unread, after=after, limit=limit + 1)
     rows = (await session.execute(stmt)).scalars().all()
     page = rows[:limit]
     return NotificationPage(
@@ -44,13 +44,13 @@ async def list_notifications(
 
 @router.post(
     "/{notification_id}/read",
-    response_model=NotificationOut,
+    response_model=NotificationMarked,
     summary="Mark one of the caller's notifications as read (idempotent)",
     responses=problem_responses(404),
 )
 async def mark_read(
     notification_id: Annotated[int, Path(ge=1, le=2**31 - 1)], session: SessionDep, principal: PrincipalDep
-) -> NotificationOut:
+) -> NotificationMarked:
     notification = await session.get(Notification, notification_id)
     # Someone else's notification is "not found", not "forbidden": ids do not leak.
     if notification is None or notification.user_id != principal.user_id:
@@ -58,4 +58,4 @@ async def mark_read(
     if notification.read_at is None:
         notification.read_at = utcnow()
         await session.commit()
-    return NotificationOut.model_validate(notification)
+    return NotificationMarked.model_validate(notification)

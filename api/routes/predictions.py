@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime
 from typing import Annotated
 
@@ -11,25 +12,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.pagination import CursorQuery, decode_cursor, encode_cursor
 from api.deps import Answers, AnswersDep, PrincipalDep, RequireUser
-from api.problems import problem_responses
+from api.problems import problem, problem_responses
 from api.routes.stocks import CACHED
 from api.schemas import (
     ArmOut,
     Assignment,
     EvaluationOut,
     ExperimentOut,
+    KnownModels,
     MarketDate,
     PredictionList,
     PredictionOut,
     RunningExperiment,
 )
 from stock_insights.experiments.assignment import Arm, assign_arm
-from stock_insights.storage.api_queries import DATASET_EXPERIMENTS
-from stock_insights.storage.forecasts import DATASET_EVALUATIONS, DATASET_PREDICTIONS, latest_predictions_query
-from stock_insights.storage.models import Experiment, ExperimentArm
+from stock_insights.predictors.config import RegistryError, load_registry
+from stock_insights.predictors.store import latest_predictions_query
+from stock_insights.storage.datasets import Dataset
+from stock_insights.storage.models import Experiment, ExperimentArm, Prediction
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(
-    prefix="/api/v1/predictions",
+    prefix="/predictions",
     tags=["predictions"],
     dependencies=[RequireUser],
     responses={**CACHED, **problem_responses(401, 403, 422)},
@@ -71,25 +76,53 @@ async def running_experiment(answers: Answers) -> ExperimentOut | None:
         ).scalar_one_or_none()
         return RunningExperiment(experiment=await experiment_out(session, experiment) if experiment else None)
 
-    found = await answers.model("experiment.running", {}, [DATASET_EXPERIMENTS], build, RunningExperiment)
+    found = await answers.model("experiment.running", {}, [Dataset.EXPERIMENTS], build, RunningExperiment)
     return found.experiment
+
+
+async def known_models(answers: Answers) -> list[str]:
+    """Every model of the registry (active or not) and every model with stored predictions, by name."""
+
+    async def build(session: AsyncSession) -> KnownModels:
+        stored = set((await session.execute(select(Prediction.model).distinct())).scalars())
+        try:
+            registry = {entry.name for entry in load_registry().models}
+        except RegistryError:
+            log.warning("the model registry could not be read: known models are those with predictions")
+            registry = set()
+        return KnownModels(names=sorted(stored | registry))
+
+    found = await answers.model("prediction.models", {}, [Dataset.PREDICTIONS], build, KnownModels)
+    return found.names
 
 
 @router.get(
     "",
     response_model=PredictionList,
     summary="Predictions by stock, target day and model (without a model: the caller's A/B arm, if an experiment runs)",
+    responses={
+        404: {
+            **problem_responses(404)[404],
+            "description": "No such model: `known_models` lists the models of the registry and those with "
+            "predictions",
+        }
+    },
 )
 async def list_predictions(
     answers: AnswersDep,
     principal: PrincipalDep,
-    code: Annotated[str | None, Query(pattern=r"^\d{6}$", description="6-digit KRX code")] = None,
+    code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="6-digit KRX code")] = None,
     date_: Annotated[MarketDate | None, Query(alias="date", description="Target trading day")] = None,
     model: Annotated[str | None, Query(max_length=50, pattern=r"^[A-Za-z0-9_.:-]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: CursorQuery = None,
 ) -> Response:
     after = decode_cursor(cursor, date, str, str, datetime, int) if cursor else None
+    if model is not None:
+        names = await known_models(answers)
+        if model not in names:
+            return problem(404, f"model {model!r} is not known; known models: {', '.join(names) or 'none yet'}",
+                           instance=answers.request.url.path, known_models=names)
     assignment: Assignment | None = None
     if model is None:
         experiment = await running_experiment(answers)
@@ -105,7 +138,7 @@ async def list_predictions(
     chosen = assignment.model if assignment else model
 
     async def build(session: AsyncSession) -> PredictionList:
-        stmt = latest_predictions_query(code=code, target_date=date_, model=chosen, after=after).limit(limit + 1)  # type: ignore[arg-type]
+        stmt = latest_predictions_query(code=code, target_date=date_, model=chosen, after=after).limit(limit + 1)
         rows = (await session.execute(stmt)).all()
         page = rows[:limit]
         items = [
@@ -130,7 +163,7 @@ async def list_predictions(
         "cursor": cursor,
         "assignment": assignment.model_dump() if assignment else None,
     }
-    datasets = [DATASET_PREDICTIONS, DATASET_EVALUATIONS]
+    datasets = [Dataset.PREDICTIONS, Dataset.EVALUATIONS]
     if model is None:
-        datasets.append(DATASET_EXPERIMENTS)  # the arm (hence the model) depends on the experiments
+        datasets.append(Dataset.EXPERIMENTS)  # the arm (hence the model) depends on the experiments
     return await answers.json("predictions", params, datasets, build)

@@ -12,11 +12,11 @@ from api.deps import AnswersDep, RequireUser
 from api.problems import problem_responses
 from api.routes.stocks import CACHED
 from api.schemas import DailyReport, MarketDate, ReportOut
-from stock_insights.storage.api_queries import DATASET_REPORTS
+from stock_insights.storage.datasets import Dataset
 from stock_insights.storage.models import Report
 
 router = APIRouter(
-    prefix="/api/v1/reports",
+    prefix="/reports",
     tags=["reports"],
     dependencies=[RequireUser],
     responses={**CACHED, **problem_responses(401, 403, 404, 422)},
@@ -44,4 +44,4 @@ async def daily_report(
             data_mode=answers.data_mode,
         )
 
-    return await answers.json("report.daily", {"date": day}, [DATASET_REPORTS], build)
+    return await answers.json("report.daily", {"date": day}, [Dataset.REPORTS], build)

@@ -10,7 +10,8 @@ there, the answer is a *lexical fallback* (substring match over titles), clearly
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
@@ -19,22 +20,23 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import AnswersDep, RequireUser
 from api.problems import problem_responses
-from api.routes.stocks import CACHED
-from api.schemas import AwareDatetime, SearchHit, SearchResults
-from stock_insights.storage.api_queries import (
-    DATASET_DISCLOSURES,
-    DATASET_NEWS,
+from api.queries import (
     disclosure_title_search_query,
     news_sources_and_codes,
     news_title_search_query,
 )
-from stock_insights.storage.documents import DATASET_EMBEDDINGS
+from api.routes.stocks import CACHED
+from api.schemas import AwareDatetime, SearchHit, SearchResults
+from stock_insights.storage.datasets import Dataset
 from stock_insights.storage.models import Disclosure, NewsArticle
+
+if TYPE_CHECKING:
+    from stock_insights.embeddings.store import Hit
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(
-    prefix="/api/v1/search",
+    prefix="/search",
     tags=["search"],
     dependencies=[RequireUser],
     responses={**CACHED, **problem_responses(401, 403, 422)},
@@ -47,7 +49,7 @@ FALLBACK_NOTE = (
 SEMANTIC_NOTE = "Nearest documents by embedding ({model}, cosine), filtered by stock and first-seen time in Milvus."
 
 
-def _vector_hits(q: str, code: str | None, before, limit: int):  # type: ignore[no-untyped-def]
+def _vector_hits(q: str, code: str | None, before: datetime | None, limit: int) -> tuple[str, list[Hit]]:
     """(model, hits) from Milvus; raises when the store is unavailable. Runs in a worker thread."""
     from stock_insights.embeddings.embedders import collection_name
     from stock_insights.embeddings.factory import build_embedder
@@ -71,7 +73,9 @@ def _vector_hits(q: str, code: str | None, before, limit: int):  # type: ignore[
         store.close()
 
 
-async def semantic_hits(session: AsyncSession, q: str, code: str | None, before, limit: int):  # type: ignore[no-untyped-def]
+async def semantic_hits(
+    session: AsyncSession, q: str, code: str | None, before: datetime | None, limit: int
+) -> tuple[str, list[SearchHit]]:
     model, hits = await run_in_threadpool(_vector_hits, q, code, before, limit)
     news_ids = [int(h.sql_id) for h in hits if h.doc_type == "news" and h.sql_id.isdigit()]
     filing_ids = [h.sql_id for h in hits if h.doc_type == "disclosure"]
@@ -122,7 +126,9 @@ async def semantic_hits(session: AsyncSession, q: str, code: str | None, before,
     return model, items
 
 
-async def lexical_hits(session: AsyncSession, q: str, code: str | None, before, limit: int) -> list[SearchHit]:  # type: ignore[no-untyped-def]
+async def lexical_hits(
+    session: AsyncSession, q: str, code: str | None, before: datetime | None, limit: int
+) -> list[SearchHit]:
     news = (await session.execute(news_title_search_query(q, code=code, before=before, limit=limit))).scalars().all()
     _, codes = await news_sources_and_codes(session, [a.id for a in news])
     filings = (
@@ -159,7 +165,7 @@ async def lexical_hits(session: AsyncSession, q: str, code: str | None, before, 
 async def search(
     answers: AnswersDep,
     q: Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$", description="Query text")],
-    code: Annotated[str | None, Query(pattern=r"^\d{6}$", description="Only documents about this stock")] = None,
+    code: Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="Only documents about this stock")] = None,
     before: Annotated[AwareDatetime | None, Query(description="Only documents first seen before this time")] = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> Response:
@@ -187,4 +193,7 @@ async def search(
         )
 
     params = {"q": term, "code": code, "before": before, "limit": limit}
-    return await answers.json("search", params, [DATASET_NEWS, DATASET_DISCLOSURES, DATASET_EMBEDDINGS], build)
+    datasets = [Dataset.NEWS, Dataset.DISCLOSURES, Dataset.EMBEDDINGS]
+    # A lexical fallback is a degraded answer: served, never cached as the answer to this query (Milvus may be
+    # back on the next request). An empty query has no semantic answer: its fallback is the answer.
+    return await answers.json("search", params, datasets, build, cacheable=lambda r: r.mode == "semantic" or not term)

@@ -7,7 +7,7 @@ setting lists it too.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 from sqlalchemy import select
@@ -16,21 +16,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.core.pagination import CursorQuery, decode_cursor, encode_cursor
 from api.deps import AnswersDep, RequireAdmin, RequireUser, SessionDep
 from api.problems import problem_responses
-from api.schemas import StockCreate, StockDetail, StockList, StockOut
-from stock_insights.storage.api_queries import stocks_page_query
+from api.queries import stocks_page_query
+from api.schemas import StockChange, StockCreate, StockDetail, StockList, StockOut
+from stock_insights.storage.datasets import Dataset
 from stock_insights.storage.db import bump_dataset_version, utcnow
-from stock_insights.storage.market_data import DATASET_DAILY_BARS, DATASET_STOCKS
 from stock_insights.storage.models import DailyBar, Stock
 from stock_insights.universe import lookup
 
 router = APIRouter(
-    prefix="/api/v1/stocks", tags=["stocks"], dependencies=[RequireUser], responses=problem_responses(401, 403, 422)
+    prefix="/stocks", tags=["stocks"], dependencies=[RequireUser], responses=problem_responses(401, 403, 422)
 )
 
-CodePath = Annotated[str, Path(pattern=r"^\d{6}$", description="6-digit KRX code", examples=["005930"])]
+CodePath = Annotated[str, Path(pattern=r"^[0-9]{6}$", description="6-digit KRX code", examples=["005930"])]
 # A page of the universe: the whole market (about 2,700 listings) is a few pages, each one index range by code.
 MAX_STOCKS_PAGE = 500
-CACHED = {304: {"description": "Not modified (the `If-None-Match` ETag matches)"}}
+CACHED: dict[int | str, dict[str, Any]] = {304: {"description": "Not modified (the `If-None-Match` ETag matches)"}}
 
 
 async def tracked_stock(session: AsyncSession, code: str) -> Stock:
@@ -59,7 +59,7 @@ async def list_stocks(
         )
 
     params = {"inactive": include_inactive, "limit": limit, "cursor": cursor}
-    return await answers.json("stocks", params, [DATASET_STOCKS], build)
+    return await answers.json("stocks", params, [Dataset.STOCKS], build)
 
 
 @router.get(
@@ -83,21 +83,23 @@ async def get_stock(code: CodePath, answers: AnswersDep) -> Response:
             update={
                 "last_close": last.close if last else None,
                 "last_trading_date": last.trading_date if last else None,
+                "data_mode": answers.data_mode,
             }
         )
 
-    return await answers.json("stock", {"code": code}, [DATASET_STOCKS, DATASET_DAILY_BARS], build)
+    # "stock.v2": the answer carries data_mode since; cached answers of the older shape are not served.
+    return await answers.json("stock.v2", {"code": code}, [Dataset.STOCKS, Dataset.DAILY_BARS], build)
 
 
 @router.post(
     "",
-    response_model=StockOut,
+    response_model=StockChange,
     status_code=201,
     summary="Add a stock to the universe, or re-activate it (admin)",
     dependencies=[RequireAdmin],
     responses=problem_responses(400, 404, 409),
 )
-async def add_stock(body: StockCreate, session: SessionDep) -> StockOut:
+async def add_stock(body: StockCreate, session: SessionDep) -> StockChange:
     known = lookup(body.code)
     name = body.name or (known.name if known else None)
     market = body.market or (known.market if known else None)
@@ -117,24 +119,24 @@ async def add_stock(body: StockCreate, session: SessionDep) -> StockOut:
     stock.updated_at = now
     await session.flush()
     # The API writes the universe too, so it bumps its version like the pipeline does.
-    await session.run_sync(lambda sync: bump_dataset_version(sync, DATASET_STOCKS))
+    await session.run_sync(lambda sync: bump_dataset_version(sync, Dataset.STOCKS))
     await session.commit()
-    return StockOut.model_validate(stock)
+    return StockChange.model_validate(stock)
 
 
 @router.delete(
     "/{code}",
-    response_model=StockOut,
+    response_model=StockChange,
     summary="Stop tracking a stock (admin): it is kept, marked inactive",
     dependencies=[RequireAdmin],
     responses=problem_responses(404),
 )
-async def remove_stock(code: CodePath, session: SessionDep) -> StockOut:
+async def remove_stock(code: CodePath, session: SessionDep) -> StockChange:
     stock = await tracked_stock(session, code)
     if stock.active:
         stock.active = False
         stock.updated_at = utcnow()
         await session.flush()
-        await session.run_sync(lambda sync: bump_dataset_version(sync, DATASET_STOCKS))
+        await session.run_sync(lambda sync: bump_dataset_version(sync, Dataset.STOCKS))
         await session.commit()
-    return StockOut.model_validate(stock)
+    return StockChange.model_validate(stock)

@@ -5,21 +5,31 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 
 from api.core.pagination import CursorQuery, decode_cursor, encode_cursor
+from api.core.revocation import revoke_access_tokens
 from api.deps import PrincipalDep, RequireAdmin, RequireUser, SessionDep
 from api.problems import problem_responses
 from api.routes.stocks import CodePath
 from api.schemas import RoleIn, UserList, UserOut, Watchlist, WatchlistItemOut, WebhookIn
+from stock_insights.alerts.destinations import DestinationPolicy, RefusedDestination, masked
+from stock_insights.settings import get_settings
 from stock_insights.storage.db import utcnow
 from stock_insights.storage.models import Stock, User, WatchlistItem
 
 router = APIRouter(
-    prefix="/api/v1/users", tags=["users"], dependencies=[RequireUser], responses=problem_responses(401, 403, 422)
+    prefix="/users", tags=["users"], dependencies=[RequireUser], responses=problem_responses(401, 403, 422)
 )
 
 UserIdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="User id")]
+
+
+def _for_admin(user: User) -> UserOut:
+    """Another user's account as an admin sees it: the webhook URL masked (a Slack URL's path is its secret)."""
+    out = UserOut.model_validate(user)
+    return out.model_copy(update={"webhook_url": masked(out.webhook_url)})
 
 
 async def _me(session: SessionDep, principal: PrincipalDep) -> User:
@@ -85,16 +95,34 @@ async def remove_from_watchlist(code: CodePath, session: SessionDep, principal: 
     "/me/webhook",
     response_model=UserOut,
     summary="Set (or clear, with null) the notification webhook URL",
+    description="The URL must use https (http only against the simulated market) and name a public host: "
+    "loopback, private, link-local (cloud metadata), shared, multicast and reserved addresses, and local-only "
+    "names such as `localhost` or `*.internal`, are refused with a 422, unless the operator admits the host "
+    "(`WEBHOOK_ALLOWED_HOSTS`); no user-info. Each delivery checks the resolved address again and never "
+    "follows a redirect.",
     responses=problem_responses(400),
 )
 async def set_webhook(body: WebhookIn, session: SessionDep, principal: PrincipalDep) -> UserOut:
+    if body.url is not None:
+        try:
+            DestinationPolicy.from_settings(get_settings()).check_url(body.url)
+        except RefusedDestination as exc:
+            # The reason names the host at most, never the URL's path (its secret).
+            raise RequestValidationError(
+                [{"loc": ("body", "url"), "msg": f"webhook URL refused: {exc}", "type": "value_error"}]
+            ) from None
     user = await _me(session, principal)
     user.webhook_url = body.url
     await session.commit()
     return UserOut.model_validate(user)
 
 
-@router.get("", response_model=UserList, summary="Every account (admin)", dependencies=[RequireAdmin])
+@router.get(
+    "",
+    response_model=UserList,
+    summary="Every account (admin); webhook URLs masked to scheme and host",
+    dependencies=[RequireAdmin],
+)
 async def list_users(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -107,7 +135,7 @@ async def list_users(
     rows = (await session.execute(stmt)).scalars().all()
     page = rows[:limit]
     return UserList(
-        items=[UserOut.model_validate(u) for u in page],
+        items=[_for_admin(u) for u in page],
         next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
     )
 
@@ -126,6 +154,9 @@ async def set_role(user_id: UserIdPath, body: RoleIn, session: SessionDep, princ
     user = await session.get(User, user_id)
     if user is None:
         raise HTTPException(404, f"user {user_id} does not exist")
-    user.role = body.role
+    if user.role != body.role:
+        # Tokens issued for the old role stop working at once (a demoted analyst keeps nothing).
+        await revoke_access_tokens(session, user.id)
+        user.role = body.role
     await session.commit()
-    return UserOut.model_validate(user)
+    return _for_admin(user)

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from stock_insights.alerts import store
 from stock_insights.alerts.rules import (
     KINDS,
     Event,
@@ -37,7 +39,6 @@ from stock_insights.alerts.webhook import (
     host_of,
     slack_message,
 )
-from stock_insights.storage import alerts as store
 from stock_insights.storage.db import session_scope
 
 LINK_LABELS = {"disclosure": "View on DART"}
@@ -79,7 +80,9 @@ class AlertRun:
         return sum(1 for r in self.deliveries.values() if not r.delivered)
 
 
-def day_events(session, day: date, now: datetime, codes: Sequence[str], thresholds: Thresholds):  # type: ignore[no-untyped-def]
+def day_events(
+    session: Session, day: date, now: datetime, codes: Sequence[str], thresholds: Thresholds
+) -> tuple[Window, list[Event]]:
     """(window, events) of trading day ``day`` at ``now`` for the stocks ``codes``."""
     window = window_for(day, now)
     events: list[Event] = []

@@ -37,9 +37,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 from stock_insights import calendar
 from stock_insights.calendar import KST
+
+if TYPE_CHECKING:
+    from stock_insights.settings import Settings
 
 KIND_FILING = "disclosure"
 KIND_MOVE = "price_move"
@@ -58,7 +62,7 @@ class Thresholds:
     burst_minutes: int = 60
 
     @classmethod
-    def from_settings(cls, settings) -> Thresholds:  # type: ignore[no-untyped-def]
+    def from_settings(cls, settings: Settings) -> Thresholds:
         return cls(
             move=settings.ALERT_MOVE_THRESHOLD,
             burst_count=settings.ALERT_NEWS_BURST_COUNT,

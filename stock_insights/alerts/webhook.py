@@ -15,6 +15,12 @@ Webhook URLs are secrets (a Slack URL's path is its credential): logs and stored
 only, and any echo of the URL or its path in an answer is scrubbed before it is kept. httpx's own INFO
 line (``HTTP Request: POST <url> ...``) would print the URL: a filter on the ``httpx`` logger redacts the
 URLs being delivered.
+
+Destinations (``stock_insights.alerts.destinations``): every URL is checked again before it is sent to
+(a row may predate the policy, or the policy may have changed), its host is resolved once per try and
+every address must be public unless ``WEBHOOK_ALLOWED_HOSTS`` admits it; the connection then goes to
+that checked address, with the name as Host and TLS SNI (certificates are verified for the name), so a
+DNS answer that changes after the check (rebinding) cannot redirect it. A refused destination is final.
 """
 
 from __future__ import annotations
@@ -29,13 +35,17 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 
 from stock_insights import clock
+from stock_insights.alerts.destinations import DestinationPolicy, RefusedDestination
 from stock_insights.calendar import KST
+
+if TYPE_CHECKING:
+    from stock_insights.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +170,7 @@ class DeliveryPolicy:
     concurrency: int = 8
 
     @classmethod
-    def from_settings(cls, settings) -> DeliveryPolicy:  # type: ignore[no-untyped-def]
+    def from_settings(cls, settings: Settings) -> DeliveryPolicy:
         return cls(
             max_attempts=settings.WEBHOOK_MAX_ATTEMPTS,
             timeout_seconds=settings.WEBHOOK_TIMEOUT_SECONDS,
@@ -203,8 +213,38 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - (now or clock.now())).total_seconds())
 
 
+class PinnedTransport(httpx.BaseTransport):
+    """Connects to the address the destination policy checked, never to a second DNS answer.
+
+    The request keeps its URL's name as the Host header (httpx set it when the request was built) and as
+    the TLS server name (SNI and certificate check, httpcore's ``sni_hostname``); only the address the
+    connection goes to is replaced by the resolved, checked one."""
+
+    def __init__(self, destinations: DestinationPolicy, inner: httpx.BaseTransport | None = None) -> None:
+        self.destinations = destinations
+        self.inner = inner or httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        target = self.destinations.check_url(str(request.url))
+        try:
+            address = self.destinations.resolve(target)  # RefusedDestination propagates: final, not retried
+        except OSError as exc:  # the name does not resolve (now): a connection error, retried
+            raise httpx.ConnectError(f"name resolution failed ({type(exc).__name__})", request=request) from None
+        if target.address is None:
+            request.url = request.url.copy_with(host=str(address))
+            if target.scheme == "https":
+                request.extensions = {**request.extensions, "sni_hostname": target.host}
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
 class WebhookSender:
-    """Posts one message with the policy's retries. ``sleep`` is injectable so tests see the waits."""
+    """Posts one message with the policy's retries. ``sleep`` is injectable so tests see the waits.
+
+    ``destinations`` (default: from the settings, ``WEBHOOK_ALLOWED_HOSTS`` and ``DATA_MODE``) decides
+    which URLs may be sent to; ``transport`` is the inner transport under the address pinning."""
 
     def __init__(
         self,
@@ -212,17 +252,21 @@ class WebhookSender:
         *,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        destinations: DestinationPolicy | None = None,
     ) -> None:
+        from stock_insights.settings import get_settings
+
         self.policy = policy or DeliveryPolicy()
         self.sleep = sleep
         self.transport = transport
+        self.destinations = destinations or DestinationPolicy.from_settings(get_settings())
 
     def client(self) -> httpx.Client:
         return httpx.Client(
             timeout=httpx.Timeout(self.policy.timeout_seconds),
             follow_redirects=False,  # a redirect would carry the message somewhere the user did not set
             headers={"User-Agent": USER_AGENT},
-            transport=self.transport,
+            transport=PinnedTransport(self.destinations, self.transport),
         )
 
     def send(self, url: str, payload: dict[str, Any], client: httpx.Client | None = None) -> DeliveryResult:
@@ -234,6 +278,11 @@ class WebhookSender:
 
     def _send(self, url: str, payload: dict[str, Any], client: httpx.Client) -> DeliveryResult:
         policy, host = self.policy, host_of(url)
+        try:
+            self.destinations.check_url(url)
+        except RefusedDestination as exc:
+            log.warning("webhook to %s refused: %s (not sent)", host, exc)
+            return DeliveryResult("failed", 0, _clip(f"destination refused: {exc}", ERROR_MAX), None)
         error, status = "not attempted", None
         attempt = 0
         for attempt in range(1, max(1, policy.max_attempts) + 1):
@@ -243,6 +292,9 @@ class WebhookSender:
             except (httpx.InvalidURL, httpx.UnsupportedProtocol):
                 log.warning("webhook to %s: not a usable http(s) URL", host)
                 return DeliveryResult("failed", attempt, "invalid webhook URL", None)
+            except RefusedDestination as exc:  # resolved to an address the policy refuses: final
+                log.warning("webhook to %s refused: %s (not sent)", host, exc)
+                return DeliveryResult("failed", attempt, _clip(f"destination refused: {exc}", ERROR_MAX), None)
             except httpx.TimeoutException:
                 error, status = f"timeout after {policy.timeout_seconds:g} s", None
             except httpx.TransportError as exc:
@@ -269,23 +321,26 @@ class WebhookSender:
         return DeliveryResult("failed", attempt, error, status)
 
 
+K = TypeVar("K", bound=Hashable)
+
+
 @dataclass(frozen=True)
-class DeliveryJob:
-    key: Hashable  # the caller's id of the message (a notification id)
+class DeliveryJob(Generic[K]):
+    key: K  # the caller's id of the message (a notification id)
     url: str
     payload: dict[str, Any]
 
 
-def deliver_all(jobs: Sequence[DeliveryJob], sender: WebhookSender | None = None) -> dict[Hashable, DeliveryResult]:
+def deliver_all(jobs: Sequence[DeliveryJob[K]], sender: WebhookSender | None = None) -> dict[K, DeliveryResult]:
     """Send every job; never raises. Jobs to one URL go in order on one worker (Slack allows about one
     message a second per webhook); different URLs go in parallel, up to the policy's concurrency."""
     sender = sender or WebhookSender()
-    groups: dict[str, list[DeliveryJob]] = {}
+    groups: dict[str, list[DeliveryJob[K]]] = {}
     for job in jobs:
         groups.setdefault(job.url, []).append(job)
 
-    def run(group: list[DeliveryJob]) -> list[tuple[Hashable, DeliveryResult]]:
-        out = []
+    def run(group: list[DeliveryJob[K]]) -> list[tuple[K, DeliveryResult]]:
+        out: list[tuple[K, DeliveryResult]] = []
         try:
             with sender.client() as client:
                 for job in group:
@@ -302,7 +357,7 @@ def deliver_all(jobs: Sequence[DeliveryJob], sender: WebhookSender | None = None
 
     if not groups:
         return {}
-    results: dict[Hashable, DeliveryResult] = {}
+    results: dict[K, DeliveryResult] = {}
     workers = max(1, min(sender.policy.concurrency, len(groups)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool:
         for pairs in pool.map(run, groups.values()):

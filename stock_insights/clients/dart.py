@@ -22,12 +22,12 @@ Protocol facts this code relies on (../shared/reference/sources.md section 1, wi
 from __future__ import annotations
 
 import io
-import json
 import logging
 import re
 import time
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 from xml.etree import ElementTree
@@ -37,8 +37,17 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_va
 
 from stock_insights import clock
 from stock_insights.clients.base_url import service_root
-from stock_insights.clients.errors import SourceAuthError, SourceDataError, SourceError, SourceTransportError
-from stock_insights.clients.naver import SlidingWindowLimiter
+from stock_insights.clients.errors import SourceAuthError, SourceDataError, SourceError
+from stock_insights.clients.ratelimit import SlidingWindowLimiter
+from stock_insights.clients.transport import (
+    Call,
+    Classifier,
+    Repeat,
+    Retry,
+    Transport,
+    UpstreamClient,
+    json_object,
+)
 from stock_insights.text.items import SkipLog
 
 log = logging.getLogger(__name__)
@@ -261,54 +270,77 @@ def parse_corp_codes(content: bytes, skips: SkipLog | None = None) -> list[CorpC
     """Rows of a ``corpCode.xml`` answer (ZIP), or the error its XML body states."""
     skips = skips if skips is not None else SkipLog()
     if content[:2] != b"PK":
-        try:
-            root = ElementTree.fromstring(content)
-        except ElementTree.ParseError:
-            raise SourceDataError(SOURCE, "corpCode.xml answered neither a ZIP nor an XML status body") from None
-        status = (root.findtext("status") or "").strip()
-        message = (root.findtext("message") or "").strip()
-        raise _status_error(status or "?", message or "corpCode.xml error body", "corpCode.xml")
-    try:
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            names = [n for n in archive.namelist() if n.lower().endswith(".xml")]
-            if not names:
-                raise SourceDataError(SOURCE, "corpCode.xml ZIP holds no XML file")
-            xml_bytes = archive.read("CORPCODE.xml" if "CORPCODE.xml" in names else names[0])
-    except zipfile.BadZipFile:
-        raise SourceDataError(SOURCE, "corpCode.xml answered a damaged ZIP") from None
+        raise _corp_code_error_body(content)
+    xml_bytes = _corp_code_xml(content)
     rows: list[CorpCodeRow] = []
     try:
         for _event, element in ElementTree.iterparse(io.BytesIO(xml_bytes)):
             if element.tag != "list":
                 continue
-            corp_code = (element.findtext("corp_code") or "").strip()
-            name = (element.findtext("corp_name") or "").strip()
-            stock = (element.findtext("stock_code") or "").strip() or None
-            modified = (element.findtext("modify_date") or "").strip()
-            english = (element.findtext("corp_eng_name") or "").strip() or None
-            element.clear()
-            if not _CORP_CODE.match(corp_code) or not name:
-                skips.skip("bad_corp_code", f"{corp_code!r} {name!r}")
-                continue
-            if stock is not None and not _STOCK_CODE.match(stock):
-                skips.skip("bad_stock_code", f"{corp_code} {stock!r}")
-                continue
-            try:
-                modify_date = datetime.strptime(modified, "%Y%m%d").date() if modified else None
-            except ValueError:
-                modify_date = None
-            rows.append(
-                CorpCodeRow(
-                    corp_code=corp_code,
-                    corp_name=name,
-                    corp_eng_name=english,
-                    stock_code=stock,
-                    modify_date=modify_date,
-                )
-            )
+            row = _corp_code_row(element, skips)
+            if row is not None:
+                rows.append(row)
     except ElementTree.ParseError as exc:
         raise SourceDataError(SOURCE, f"CORPCODE.xml is malformed XML ({exc})") from None
     return rows
+
+
+def _corp_code_error_body(content: bytes) -> SourceError:
+    """The error a non-ZIP ``corpCode.xml`` answer states: OpenDART reports failures as a small XML
+    status body under HTTP 200, so the status decides the exception (quota, key, other)."""
+    try:
+        root = ElementTree.fromstring(content)
+    except ElementTree.ParseError:
+        return SourceDataError(SOURCE, "corpCode.xml answered neither a ZIP nor an XML status body")
+    status = (root.findtext("status") or "").strip()
+    message = (root.findtext("message") or "").strip()
+    return _status_error(status or "?", message or "corpCode.xml error body", "corpCode.xml")
+
+
+def _corp_code_xml(content: bytes) -> bytes:
+    """The XML file inside the ZIP: ``CORPCODE.xml`` by name, else the first XML member, so a renamed
+    member still loads while an archive without XML is a data error rather than an empty universe."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            names = [n for n in archive.namelist() if n.lower().endswith(".xml")]
+            if not names:
+                raise SourceDataError(SOURCE, "corpCode.xml ZIP holds no XML file")
+            return archive.read("CORPCODE.xml" if "CORPCODE.xml" in names else names[0])
+    except zipfile.BadZipFile:
+        raise SourceDataError(SOURCE, "corpCode.xml answered a damaged ZIP") from None
+
+
+def _corp_code_row(element: ElementTree.Element, skips: SkipLog) -> CorpCodeRow | None:
+    """One ``<list>`` element as a row, or None (recorded in ``skips``) when its codes are malformed.
+    The element is cleared once read so iterparse keeps memory flat over the whole registry."""
+    corp_code = (element.findtext("corp_code") or "").strip()
+    name = (element.findtext("corp_name") or "").strip()
+    stock = (element.findtext("stock_code") or "").strip() or None
+    modified = (element.findtext("modify_date") or "").strip()
+    english = (element.findtext("corp_eng_name") or "").strip() or None
+    element.clear()
+    if not _CORP_CODE.match(corp_code) or not name:
+        skips.skip("bad_corp_code", f"{corp_code!r} {name!r}")
+        return None
+    if stock is not None and not _STOCK_CODE.match(stock):
+        skips.skip("bad_stock_code", f"{corp_code} {stock!r}")
+        return None
+    return CorpCodeRow(
+        corp_code=corp_code,
+        corp_name=name,
+        corp_eng_name=english,
+        stock_code=stock,
+        modify_date=_yyyymmdd_or_none(modified),
+    )
+
+
+def _yyyymmdd_or_none(text: str) -> date | None:
+    """A ``YYYYMMDD`` date, or None when blank or invalid: modify_date is informational, so a bad
+    value must not cost the company its row."""
+    try:
+        return datetime.strptime(text, "%Y%m%d").date() if text else None
+    except ValueError:
+        return None
 
 
 def _status_error(status: str, message: str, where: str) -> DartError:
@@ -323,10 +355,94 @@ class _DartAuthError(DartError, SourceAuthError):
     """A key or IP problem (010, 011, 012, 901)."""
 
 
+@dataclass(frozen=True)
+class _FilingQuery:
+    """The fixed part of a list.json request, so each page varies only its window and page number."""
+
+    corp_code: str | None
+    page_count: int
+    max_pages: int | None
+    extra: dict[str, str] | None
+
+    def params(self, first: date, last: date, page_no: int) -> dict[str, str | int]:
+        params: dict[str, str | int] = {
+            "bgn_de": first.strftime("%Y%m%d"),
+            "end_de": last.strftime("%Y%m%d"),
+            "page_no": page_no,
+            "page_count": self.page_count,
+            **(self.extra or {}),
+        }
+        if self.corp_code:
+            params["corp_code"] = self.corp_code
+        return params
+
+    def wants(self, page_no: int, total_page: int) -> bool:
+        """Whether to request ``page_no``: it exists and is within the caller's page cap."""
+        return page_no <= total_page and (self.max_pages is None or page_no <= self.max_pages)
+
+
+def _filing_page(payload: dict[str, Any], page_no: int) -> tuple[list[Any], int, int]:
+    """A status-000 list.json page as (rows, total_page, total_count). Every page repeats
+    ``total_count``, so only page 1's is read (later pages count 0)."""
+    items = payload.get("list")
+    if not isinstance(items, list):
+        raise SourceDataError(SOURCE, "list.json answered status 000 without a list")
+    try:
+        total_page = int(payload.get("total_page", 1))
+        total_count = int(payload.get("total_count", 0)) if page_no == 1 else 0
+    except (TypeError, ValueError):
+        raise SourceDataError(SOURCE, "list.json total_page/total_count are not numbers") from None
+    return items, total_page, total_count
+
+
+@dataclass
+class _FilingCollector:
+    """What one list_filings call has kept so far across windows and pages; it lives outside the page
+    loop so a 020 mid-fetch still returns the rows that came before."""
+
+    today: date
+    batch: DisclosureBatch = field(default_factory=lambda: DisclosureBatch(rows=[]))
+    skips: SkipLog = field(default_factory=SkipLog)
+    seen: set[str] = field(default_factory=set)
+
+    def add(self, items: list[Any]) -> None:
+        for row in items:
+            parsed = self._parse(row)
+            if parsed is None:
+                continue
+            # A filing accepted while we page shifts later pages by one: keep the first copy.
+            if parsed.rcept_no in self.seen:
+                self.skips.skip("duplicate_across_pages", parsed.rcept_no)
+                continue
+            self.seen.add(parsed.rcept_no)
+            self.batch.rows.append(parsed)
+
+    def _parse(self, row: Any) -> DisclosureRow | None:
+        """The row, or None (recorded as a skip) when it is malformed or dated after today."""
+        if not isinstance(row, dict):
+            self.skips.skip("not_an_object")
+            return None
+        try:
+            parsed = DisclosureRow.from_wire(row)
+        except (ValueError, ValidationError) as exc:
+            reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            self.skips.skip("bad_row", f"{row.get('rcept_no')!r}: {reason}")
+            return None
+        if parsed.receipt_date > self.today:
+            self.skips.skip("future_dated", f"{parsed.rcept_no} {parsed.receipt_date}")
+            return None
+        return parsed
+
+    def finish(self) -> DisclosureBatch:
+        self.batch.skipped = dict(self.skips.counts)
+        self.batch.skip_examples = self.skips.examples
+        return self.batch
+
+
 # --------------------------------------------------------------------------------------------
 # Client
 # --------------------------------------------------------------------------------------------
-class DartClient:
+class DartClient(UpstreamClient):
     def __init__(
         self,
         base_url: str,
@@ -346,84 +462,52 @@ class DartClient:
         # with or without the /api segment and a trailing slash.
         self.base_url = service_root(base_url, "api")
         self._key = api_key
-        self._http = http or httpx.Client(timeout=timeout)
-        self._owns_http = http is None
-        self._max_attempts = max_attempts
         self._maintenance_retries = maintenance_retries
         self._maintenance_backoff = maintenance_backoff
-        self._limiter = SlidingWindowLimiter(requests_per_second, 1.0)
-        self._sleep = sleep
-        self.stats = {"requests": 0, "retries": 0, "maintenance": 0}
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> DartClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        limiter = SlidingWindowLimiter(requests_per_second, 1.0)
+        self._transport = Transport(SOURCE, http=http, timeout=timeout, limiter=limiter, max_attempts=max_attempts,
+                                    sleep=sleep, counters=["maintenance"])
 
     # ---- transport --------------------------------------------------------------------------
-    def _raw(self, name: str, params: dict[str, str | int]) -> httpx.Response:
-        failures = 0
-        while True:
-            self._limiter.acquire()
-            self.stats["requests"] += 1
-            try:
-                response = self._http.get(
-                    f"{self.base_url}/api/{name}", params={"crtfc_key": self._key.get_secret_value(), **params}
-                )
-            except httpx.TimeoutException:
-                problem = "timed out"
-            except httpx.HTTPError as exc:
-                problem = f"request failed ({type(exc).__name__})"
-            else:
-                if response.status_code == 200:
-                    return response
-                problem = f"answered HTTP {response.status_code}"
-                if 400 <= response.status_code < 500 and response.status_code != 429:
-                    raise SourceError(SOURCE, f"{name} {problem}", status=response.status_code)
-            failures += 1
-            self.stats["retries"] += 1
-            if failures >= self._max_attempts:
-                raise SourceTransportError(SOURCE, f"{name} {problem} ({failures} attempts)")
-            log.warning("OpenDART %s %s; retrying (%d/%d)", name, problem, failures, self._max_attempts)
-            self._sleep(min(0.5 * 2**failures, 8.0))
+    def _send(self, name: str, params: dict[str, str | int], classify: Classifier | None = None) -> Any:
+        # The key goes in the query string: the httpx log filter and the transport mask it (clients/logs.py).
+        return self._transport.send(
+            "GET",
+            f"{self.base_url}/api/{name}",
+            what=name,
+            classify=classify,
+            params={"crtfc_key": self._key.get_secret_value(), **params},
+        )
 
     def _json(self, name: str, params: dict[str, str | int]) -> dict[str, Any] | None:
         """The body of a JSON endpoint; None for 013 (no data). Other statuses raise."""
-        maintenance = malformed = 0
-        while True:
-            response = self._raw(name, params)
-            try:
-                payload = response.json()
-            except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-                payload = None
-            if not isinstance(payload, dict) or "status" not in payload:
-                malformed += 1
-                if malformed >= self._max_attempts:
-                    raise SourceDataError(SOURCE, f"{name} answered a body that is not a DART JSON envelope")
-                self._sleep(min(0.5 * 2**malformed, 8.0))
-                continue
-            status = str(payload.get("status"))
-            if status == STATUS_OK:
-                return payload
-            if status == STATUS_NO_DATA:
-                return None
-            if status == STATUS_MAINTENANCE and maintenance < self._maintenance_retries:
-                maintenance += 1
-                self.stats["maintenance"] += 1
-                log.warning("OpenDART under maintenance (800); waiting %.0f s", self._maintenance_backoff * maintenance)
-                self._sleep(self._maintenance_backoff * maintenance)
-                continue
-            raise _status_error(status, str(payload.get("message") or ""), name)
+        return self._send(name, params, self._envelope)
+
+    def _envelope(self, response: httpx.Response, call: Call) -> dict[str, Any] | Retry | Repeat | None:
+        """DART errors come as HTTP 200 with a ``status``: 000 data, 013 none, 800 maintenance (waited out)."""
+        if response.status_code != 200:
+            return self._transport.refuse_or_retry(response, call)
+        payload = json_object(response)
+        if payload is None or "status" not in payload:
+            if call.last:
+                raise SourceDataError(SOURCE, f"{call.what} answered a body that is not a DART JSON envelope")
+            return Retry("answered a body that is not a DART JSON envelope")
+        status = str(payload.get("status"))
+        if status == STATUS_OK:
+            return payload
+        if status == STATUS_NO_DATA:
+            return None
+        if status == STATUS_MAINTENANCE and call.counts["maintenance"] < self._maintenance_retries:
+            wait = self._maintenance_backoff * call.tally("maintenance")
+            self._transport.count("maintenance")
+            log.warning("OpenDART under maintenance (800); waiting %.0f s", wait)
+            return Repeat(wait)
+        raise _status_error(status, str(payload.get("message") or ""), call.what)
 
     # ---- endpoints ---------------------------------------------------------------------------
     def corp_codes(self) -> CorpCodeBatch:
         skips = SkipLog()
-        response = self._raw("corpCode.xml", {})
+        response = self._send("corpCode.xml", {})
         rows = parse_corp_codes(response.content, skips)
         return CorpCodeBatch(rows=rows, skipped=dict(skips.counts), skip_examples=skips.examples)
 
@@ -443,63 +527,30 @@ class DartClient:
             raise ValueError(f"start {start} is after end {end}")
         if corp_code is not None and not _CORP_CODE.match(corp_code):
             raise ValueError(f"corp_code must be 8 digits, got {corp_code!r}")
-        batch = DisclosureBatch(rows=[])
-        skips = SkipLog()
+        query = _FilingQuery(corp_code, page_count, max_pages, extra)
+        collector = _FilingCollector(today=clock.today_kst())
         windows = [(start, end)] if corp_code else list(month_windows(start, end))
-        seen: set[str] = set()
-        today = clock.today_kst()
         try:
             for first, last in windows:
-                page_no, total_page = 1, 1
-                while page_no <= total_page and (max_pages is None or page_no <= max_pages):
-                    params: dict[str, str | int] = {
-                        "bgn_de": first.strftime("%Y%m%d"),
-                        "end_de": last.strftime("%Y%m%d"),
-                        "page_no": page_no,
-                        "page_count": page_count,
-                        **(extra or {}),
-                    }
-                    if corp_code:
-                        params["corp_code"] = corp_code
-                    payload = self._json("list.json", params)
-                    batch.pages += 1
-                    if payload is None:
-                        break
-                    items = payload.get("list")
-                    if not isinstance(items, list):
-                        raise SourceDataError(SOURCE, "list.json answered status 000 without a list")
-                    try:
-                        total_page = int(payload.get("total_page", 1))
-                        batch.total_count += int(payload.get("total_count", 0)) if page_no == 1 else 0
-                    except (TypeError, ValueError):
-                        raise SourceDataError(SOURCE, "list.json total_page/total_count are not numbers") from None
-                    for row in items:
-                        if not isinstance(row, dict):
-                            skips.skip("not_an_object")
-                            continue
-                        try:
-                            parsed = DisclosureRow.from_wire(row)
-                        except (ValueError, ValidationError) as exc:
-                            reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-                            skips.skip("bad_row", f"{row.get('rcept_no')!r}: {reason}")
-                            continue
-                        if parsed.receipt_date > today:
-                            skips.skip("future_dated", f"{parsed.rcept_no} {parsed.receipt_date}")
-                            continue
-                        # A filing accepted while we page shifts later pages by one: keep the first copy.
-                        if parsed.rcept_no in seen:
-                            skips.skip("duplicate_across_pages", parsed.rcept_no)
-                            continue
-                        seen.add(parsed.rcept_no)
-                        batch.rows.append(parsed)
-                    page_no += 1
+                self._list_window(query, first, last, collector)
         except DartQuotaExceeded as exc:
-            batch.partial = True
-            batch.message = str(exc)
+            collector.batch.partial = True
+            collector.batch.message = str(exc)
             log.warning("%s", exc)
-        batch.skipped = dict(skips.counts)
-        batch.skip_examples = skips.examples
-        return batch
+        return collector.finish()
+
+    def _list_window(self, query: _FilingQuery, first: date, last: date, collector: _FilingCollector) -> None:
+        """Every page of one [first, last] window into ``collector``; 013 (no filings) ends the window."""
+        page_no, total_page = 1, 1
+        while query.wants(page_no, total_page):
+            payload = self._json("list.json", query.params(first, last, page_no))
+            collector.batch.pages += 1
+            if payload is None:
+                break
+            items, total_page, total_count = _filing_page(payload, page_no)
+            collector.batch.total_count += total_count
+            collector.add(items)
+            page_no += 1
 
     def financials(
         self, corp_code: str, year: int, reprt_code: str, fs_div: str, skips: SkipLog | None = None

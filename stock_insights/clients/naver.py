@@ -15,22 +15,29 @@ Protocol facts this code relies on (../shared/reference/sources.md section 3, wi
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Collection, Sequence
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
 from stock_insights import clock
 from stock_insights.clients.base_url import leading_dirs, service_root
-from stock_insights.clients.errors import SourceAuthError, SourceDataError, SourceError, SourceTransportError
+from stock_insights.clients.dates import parse_pub_date
+from stock_insights.clients.errors import SourceAuthError, SourceDataError, SourceError
+from stock_insights.clients.ratelimit import SlidingWindowLimiter
+from stock_insights.clients.transport import (
+    Call,
+    Repeat,
+    Retry,
+    Transport,
+    UpstreamClient,
+    is_html,
+    json_object,
+)
 from stock_insights.text.clean import html_text, meaningful
 from stock_insights.text.items import NewsBatch, NewsItem, SkipLog, is_future
 from stock_insights.text.urls import InvalidUrl, naver_article_id
@@ -51,43 +58,6 @@ class NaverQuotaExceeded(SourceError):
     """429 errorCode 010: the daily quota is spent; nothing more today."""
 
 
-class SlidingWindowLimiter:
-    """At most ``limit`` requests in any ``window`` seconds; bursts allowed up to the limit.
-
-    Unlike even spacing this keeps small runs fast while honouring per-minute budgets such as
-    Reddit's 100 requests a minute.
-    """
-
-    def __init__(
-        self,
-        limit: int,
-        window: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if limit < 1 or window <= 0:
-            raise ValueError("limit must be >= 1 and window > 0")
-        self.limit = limit
-        self.window = window
-        self._times: deque[float] = deque()
-        self._lock = threading.Lock()
-        self._clock = clock
-        self._sleep = sleep
-
-    def acquire(self) -> None:
-        while True:
-            with self._lock:
-                now = self._clock()
-                while self._times and self._times[0] <= now - self.window:
-                    self._times.popleft()
-                if len(self._times) < self.limit:
-                    self._times.append(now)
-                    return
-                wait = self._times[0] + self.window - now
-            self._sleep(max(wait, 0.001))
-
-
 class NaverPage(BaseModel):
     total: int
     start: int
@@ -96,26 +66,20 @@ class NaverPage(BaseModel):
     items: list[NewsItem]
 
 
-def parse_pub_date(text: str | None) -> datetime | None:
-    """RFC 822 dates, tz-aware UTC. ``+09:00`` (Maeil) is normalised first: Python parses it naive."""
-    if not text or not text.strip():
-        return None
-    value = text.strip()
-    if value.endswith(" KST"):
-        value = value[:-4] + " +0900"
-    if len(value) > 6 and value[-6] in "+-" and value[-3] == ":":
-        value = value[:-3] + value[-2:]
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if parsed is None or parsed.tzinfo is None:
-        return None
-    return parsed.astimezone(UTC)
-
-
 def parse_search_page(payload: Any, *, fetched_at: datetime, query: str, skips: SkipLog) -> NaverPage:
     """Typed items of one ``news.json`` answer. A bad envelope raises; a bad item is skipped and counted."""
+    raw_items, total, start, display = _page_envelope(payload, query)
+    items: list[NewsItem] = []
+    for index, raw in enumerate(raw_items):
+        item = _search_item(raw, f"{query!r} #{start + index}", fetched_at=fetched_at, query=query, skips=skips)
+        if item is not None:
+            items.append(item)
+    return NaverPage(total=total, start=start, display=display, raw_items=len(raw_items), items=items)
+
+
+def _page_envelope(payload: Any, query: str) -> tuple[list[Any], int, int, int]:
+    """(items, total, start, display) of the answer. The envelope is checked whole because paging
+    depends on ``total``/``start``: a page whose counters are unreadable cannot be trusted at all."""
     if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
         raise SourceDataError(SOURCE, f"query {query!r}: answer has no 'items' list")
     try:
@@ -124,51 +88,69 @@ def parse_search_page(payload: Any, *, fetched_at: datetime, query: str, skips: 
         display = int(payload.get("display", len(payload["items"])))
     except (TypeError, ValueError):
         raise SourceDataError(SOURCE, f"query {query!r}: total/start/display are not numbers") from None
-    items: list[NewsItem] = []
-    for index, raw in enumerate(payload["items"]):
-        where = f"{query!r} #{start + index}"
-        if not isinstance(raw, dict):
-            skips.skip("not_an_object", where)
-            continue
-        title = html_text(raw.get("title") if isinstance(raw.get("title"), str) else None)
-        if not meaningful(title):
-            skips.skip("empty_title", where)
-            continue
-        link = str(raw.get("link") or "").strip()
-        original = str(raw.get("originallink") or "").strip()
-        if not link and not original:
-            skips.skip("no_link", where)
-            continue
-        published = parse_pub_date(raw.get("pubDate") if isinstance(raw.get("pubDate"), str) else None)
-        if published is None:
-            skips.skip("no_date" if not raw.get("pubDate") else "bad_date", f"{where} {raw.get('pubDate')!r}")
-            continue
-        if is_future(published, fetched_at):
-            skips.skip("future_dated", f"{where} {published.isoformat()}")
-            continue
-        description = raw.get("description") if isinstance(raw.get("description"), str) else None
-        try:
-            items.append(
-                NewsItem.build(
-                    source="naver",
-                    url=original or link,
-                    source_url=link or original,
-                    source_item_id=naver_article_id(link) if link else None,
-                    title=title,
-                    summary=html_text(description) or None,
-                    published_at=published,
-                    fetched_at=fetched_at,
-                    channel=query,
-                )
-            )
-        except InvalidUrl as exc:
-            skips.skip("bad_link", f"{where} {exc}")
-        except (ValidationError, ValueError) as exc:
-            skips.skip("invalid_item", f"{where} {exc}")
-    return NaverPage(total=total, start=start, display=display, raw_items=len(payload["items"]), items=items)
+    return payload["items"], total, start, display
 
 
-class NaverClient:
+class _ItemFields(NamedTuple):
+    title: str
+    link: str
+    original: str
+    published: datetime
+
+
+def _item_fields(raw: Any, where: str, fetched_at: datetime, skips: SkipLog) -> _ItemFields | None:
+    """The fields every stored item needs, or None (counted by reason in ``skips``) when one is
+    missing or unusable, so one bad item costs only itself."""
+    if not isinstance(raw, dict):
+        skips.skip("not_an_object", where)
+        return None
+    title = html_text(raw.get("title") if isinstance(raw.get("title"), str) else None)
+    if not meaningful(title):
+        skips.skip("empty_title", where)
+        return None
+    link = str(raw.get("link") or "").strip()
+    original = str(raw.get("originallink") or "").strip()
+    if not link and not original:
+        skips.skip("no_link", where)
+        return None
+    published = parse_pub_date(raw.get("pubDate") if isinstance(raw.get("pubDate"), str) else None)
+    if published is None:
+        skips.skip("no_date" if not raw.get("pubDate") else "bad_date", f"{where} {raw.get('pubDate')!r}")
+        return None
+    if is_future(published, fetched_at):
+        skips.skip("future_dated", f"{where} {published.isoformat()}")
+        return None
+    return _ItemFields(title, link, original, published)
+
+
+def _search_item(raw: Any, where: str, *, fetched_at: datetime, query: str, skips: SkipLog) -> NewsItem | None:
+    """One item as a ``NewsItem``: the publisher's own URL (``originallink``) is the article's identity,
+    Naver's link the source's. None (counted in ``skips``) when a field or the URL is unusable."""
+    fields = _item_fields(raw, where, fetched_at, skips)
+    if fields is None:
+        return None
+    title, link, original, published = fields
+    description = raw.get("description") if isinstance(raw.get("description"), str) else None
+    try:
+        return NewsItem.build(
+            source="naver",
+            url=original or link,
+            source_url=link or original,
+            source_item_id=naver_article_id(link) if link else None,
+            title=title,
+            summary=html_text(description) or None,
+            published_at=published,
+            fetched_at=fetched_at,
+            channel=query,
+        )
+    except InvalidUrl as exc:
+        skips.skip("bad_link", f"{where} {exc}")
+    except (ValidationError, ValueError) as exc:
+        skips.skip("invalid_item", f"{where} {exc}")
+    return None
+
+
+class NaverClient(UpstreamClient):
     """News search over the Naver Search API. One instance per run; not shared across threads."""
 
     def __init__(
@@ -199,24 +181,11 @@ class NaverClient:
         self._client_id = client_id
         self._client_secret = client_secret
         self._extra_params = dict(extra_params or {})
-        self._http = http or httpx.Client(timeout=timeout)
-        self._owns_http = http is None
-        self._max_attempts = max_attempts
         self._max_rate_limit_retries = max_rate_limit_retries
-        self._limiter = SlidingWindowLimiter(requests_per_second, 1.0)
-        self._sleep = sleep
         self._clock = clock
-        self.stats = {"requests": 0, "rate_limited": 0, "retries": 0}
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> NaverClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        limiter = SlidingWindowLimiter(requests_per_second, 1.0)
+        self._transport = Transport(SOURCE, http=http, timeout=timeout, limiter=limiter, max_attempts=max_attempts,
+                                    sleep=sleep, counters=["rate_limited"])
 
     # ---- one request -------------------------------------------------------------------------
     def _get(self, params: dict[str, str | int]) -> dict[str, Any]:
@@ -225,59 +194,43 @@ class NaverClient:
             self._secret_header: self._client_secret.get_secret_value(),
             "Accept": "application/json",
         }
-        transport_failures = rate_limited = 0
-        while True:
-            self._limiter.acquire()
-            self.stats["requests"] += 1
-            try:
-                response = self._http.get(f"{self.base_url}{self.path}", params=params, headers=headers)
-            except httpx.TimeoutException:
-                problem = "timed out"
-            except httpx.HTTPError as exc:
-                problem = f"request failed ({type(exc).__name__})"
-            else:
-                try:
-                    payload = response.json()
-                except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-                    payload = None
-                if response.status_code == 200:
-                    if isinstance(payload, dict):
-                        return payload
-                    problem = "answered malformed JSON with HTTP 200"
-                elif isinstance(payload, dict) and "errorCode" in payload:
-                    code = str(payload.get("errorCode") or "")
-                    message = str(payload.get("errorMessage") or "error")
-                    status = response.status_code
-                    if status == 429 and code == DAILY_QUOTA:
-                        raise NaverQuotaExceeded(SOURCE, f"daily quota exceeded: {message}", code=code, status=status)
-                    if status == 429:
-                        rate_limited += 1
-                        self.stats["rate_limited"] += 1
-                        if rate_limited > self._max_rate_limit_retries:
-                            raise SourceError(
-                                SOURCE, f"still rate limited after {rate_limited - 1} retries", code=code, status=status
-                            )
-                        # 012 is the per-second limit: a short exponential pause clears it.
-                        self._sleep(min(0.25 * 2**rate_limited, 4.0))
-                        continue
-                    if status in (401, 403):
-                        raise SourceAuthError(SOURCE, f"credentials refused: {message}", code=code, status=status)
-                    if status < 500:
-                        raise SourceError(SOURCE, f"request refused: {message}", code=code, status=status)
-                    problem = f"server error {code}: {message}"
-                else:
-                    kind = "an HTML page" if "html" in response.headers.get("content-type", "") else "no error body"
-                    problem = f"answered HTTP {response.status_code} with {kind}"
-                    if response.status_code in (401, 403):
-                        raise SourceAuthError(SOURCE, problem, status=response.status_code)
-                    if 400 <= response.status_code < 500 and response.status_code != 429:
-                        raise SourceError(SOURCE, problem, status=response.status_code)
-            transport_failures += 1
-            self.stats["retries"] += 1
-            if transport_failures >= self._max_attempts:
-                raise SourceTransportError(SOURCE, f"{self.path} {problem} ({transport_failures} attempts)")
-            log.warning("Naver %s; retrying (%d/%d)", problem, transport_failures, self._max_attempts)
-            self._sleep(min(0.5 * 2**transport_failures, 8.0))
+        return self._transport.send(
+            "GET", f"{self.base_url}{self.path}", what=self.path, classify=self._answer, params=params, headers=headers
+        )
+
+    def _answer(self, response: httpx.Response, call: Call) -> dict[str, Any] | Retry | Repeat:
+        payload = json_object(response)
+        if response.status_code == 200:
+            return payload if payload is not None else Retry("answered malformed JSON with HTTP 200")
+        if payload is not None and "errorCode" in payload:
+            return self._error(response.status_code, payload, call)
+        kind = "an HTML page" if is_html(response) else "no error body"
+        return self._transport.refuse_or_retry(response, call, f"answered HTTP {response.status_code} with {kind}")
+
+    def _error(self, status: int, payload: dict[str, Any], call: Call) -> Retry | Repeat:
+        """Naver's ``{"errorCode", "errorMessage"}``: 429 012 is retried, 429 010 ends the day."""
+        code = str(payload.get("errorCode") or "")
+        message = str(payload.get("errorMessage") or "error")
+        if status == 429 and code == DAILY_QUOTA:
+            raise NaverQuotaExceeded(SOURCE, f"daily quota exceeded: {message}", code=code, status=status)
+        if status == 429:
+            rate_limited = call.tally("rate_limited")
+            self._transport.count("rate_limited")
+            if rate_limited > self._max_rate_limit_retries:
+                raise SourceError(
+                    SOURCE,
+                    f"still rate limited after {rate_limited - 1} retries",
+                    code=code,
+                    status=status,
+                    retryable=True,
+                )
+            # 012 is the per-second limit: a short exponential pause clears it.
+            return Repeat(min(0.25 * 2**rate_limited, 4.0))
+        if status in (401, 403):
+            raise SourceAuthError(SOURCE, f"credentials refused: {message}", code=code, status=status)
+        if status < 500:
+            raise SourceError(SOURCE, f"request refused: {message}", code=code, status=status)
+        return Retry(f"server error {code}: {message}")
 
     def search_page(
         self,

@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from xml.sax import SAXException
 
 import feedparser
@@ -28,8 +28,9 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from stock_insights import clock
-from stock_insights.clients.errors import SourceDataError, SourceError, SourceTransportError
-from stock_insights.clients.naver import parse_pub_date
+from stock_insights.clients.dates import parse_pub_date
+from stock_insights.clients.errors import SourceDataError, SourceError
+from stock_insights.clients.transport import Transport, UpstreamClient
 from stock_insights.text.clean import entity_text, html_text, meaningful
 from stock_insights.text.items import NewsBatch, NewsItem, SkipLog, is_future
 from stock_insights.text.urls import InvalidUrl
@@ -100,8 +101,21 @@ def parse_feed(
 ) -> FeedPage:
     """Typed items of one feed body. Not-well-formed XML or a body that is no feed raises
     ``SourceDataError``; a bad item is skipped and counted in ``skips``."""
-    name = SOURCE_NAMES[source]
     skips = skips if skips is not None else SkipLog()
+    parsed, encoding = _parse_document(content, content_type, SOURCE_NAMES[source], feed_url)
+    items: list[NewsItem] = []
+    for index, entry in enumerate(parsed.entries):
+        item = _feed_item(entry, f"{feed_url} #{index + 1}", source=source, feed_url=feed_url,
+                          fetched_at=fetched_at, skips=skips)
+        if item is not None:
+            items.append(item)
+    channel_title = (entity_text(parsed.feed.get("title")) or None) if parsed.get("feed") else None
+    return FeedPage(url=feed_url, title=channel_title, encoding=encoding, raw_items=len(parsed.entries), items=items)
+
+
+def _parse_document(content: bytes, content_type: str | None, name: str, feed_url: str) -> tuple[Any, str]:
+    """(feedparser result, encoding used). feedparser is lenient and answers something for any body,
+    so malformed XML and bodies that are no feed are refused here rather than read as an empty feed."""
     text, encoding = decode_feed(content, content_type)
     # Descriptions are read by ``html_text`` and nothing is rendered as HTML, so feedparser's sanitiser
     # and relative-URI resolution would only cost time (about a third of the parse).
@@ -111,49 +125,61 @@ def parse_feed(
         raise SourceDataError(name, f"{feed_url}: malformed XML ({problem})")
     if not parsed.get("version") and not parsed.entries:
         raise SourceDataError(name, f"{feed_url}: the body is not an RSS or Atom feed")
-    items: list[NewsItem] = []
-    for index, entry in enumerate(parsed.entries):
-        where = f"{feed_url} #{index + 1}"
-        # Titles carry entities (even inside CDATA) but no markup; descriptions may be HTML.
-        title = entity_text(entry.get("title"))
-        if not meaningful(title):
-            skips.skip("empty_title", where)
-            continue
-        link = str(entry.get("link") or "").strip()
-        if not link:
-            skips.skip("no_link", f"{where} {title[:40]}")
-            continue
-        raw_date = entry.get("published") or entry.get("updated")
-        published = parse_pub_date(raw_date)
-        if published is None:
-            skips.skip("no_date" if not raw_date else "bad_date", f"{where} {raw_date!r}")
-            continue
-        if is_future(published, fetched_at):
-            skips.skip("future_dated", f"{where} {published.isoformat()}")
-            continue
-        number = str(entry.get("no") or "").strip() or None
-        try:
-            items.append(
-                NewsItem.build(
-                    source=source,
-                    url=link,
-                    source_item_id=number,
-                    title=title,
-                    summary=html_text(entry.get("summary")) or None,
-                    published_at=published,
-                    fetched_at=fetched_at,
-                    channel=feed_url,
-                )
-            )
-        except InvalidUrl as exc:
-            skips.skip("bad_link", f"{where} {exc}")
-        except (ValidationError, ValueError) as exc:
-            skips.skip("invalid_item", f"{where} {exc}")
-    channel_title = (entity_text(parsed.feed.get("title")) or None) if parsed.get("feed") else None
-    return FeedPage(url=feed_url, title=channel_title, encoding=encoding, raw_items=len(parsed.entries), items=items)
+    return parsed, encoding
 
 
-class RssClient:
+def _entry_fields(entry: Any, where: str, fetched_at: datetime, skips: SkipLog) -> tuple[str, str, datetime] | None:
+    """(title, link, published) of an entry, or None (counted by reason in ``skips``) when one is
+    missing or unusable, so one bad entry costs only itself."""
+    # Titles carry entities (even inside CDATA) but no markup; descriptions may be HTML.
+    title = entity_text(entry.get("title"))
+    if not meaningful(title):
+        skips.skip("empty_title", where)
+        return None
+    link = str(entry.get("link") or "").strip()
+    if not link:
+        skips.skip("no_link", f"{where} {title[:40]}")
+        return None
+    raw_date = entry.get("published") or entry.get("updated")
+    published = parse_pub_date(raw_date)
+    if published is None:
+        skips.skip("no_date" if not raw_date else "bad_date", f"{where} {raw_date!r}")
+        return None
+    if is_future(published, fetched_at):
+        skips.skip("future_dated", f"{where} {published.isoformat()}")
+        return None
+    return title, link, published
+
+
+def _feed_item(
+    entry: Any, where: str, *, source: FeedSource, feed_url: str, fetched_at: datetime, skips: SkipLog
+) -> NewsItem | None:
+    """One entry as a ``NewsItem`` (the link is its id: these feeds carry no ``guid``), or None
+    (counted in ``skips``) when a field or the URL is unusable."""
+    fields = _entry_fields(entry, where, fetched_at, skips)
+    if fields is None:
+        return None
+    title, link, published = fields
+    number = str(entry.get("no") or "").strip() or None
+    try:
+        return NewsItem.build(
+            source=source,
+            url=link,
+            source_item_id=number,
+            title=title,
+            summary=html_text(entry.get("summary")) or None,
+            published_at=published,
+            fetched_at=fetched_at,
+            channel=feed_url,
+        )
+    except InvalidUrl as exc:
+        skips.skip("bad_link", f"{where} {exc}")
+    except (ValidationError, ValueError) as exc:
+        skips.skip("invalid_item", f"{where} {exc}")
+    return None
+
+
+class RssClient(UpstreamClient):
     """Fetches and parses the feeds of one newspaper."""
 
     def __init__(
@@ -169,48 +195,14 @@ class RssClient:
     ) -> None:
         self.source = source
         self.name = SOURCE_NAMES[source]
-        self._http = http or httpx.Client(timeout=timeout, follow_redirects=True)
-        self._owns_http = http is None
-        self._max_attempts = max_attempts
         self._user_agent = user_agent
-        self._sleep = sleep
         self._clock = clock
-        self.stats = {"requests": 0, "retries": 0}
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> RssClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._transport = Transport(
+            self.name, http=http, timeout=timeout, follow_redirects=True, max_attempts=max_attempts, sleep=sleep
+        )
 
     def _download(self, url: str) -> httpx.Response:
-        failures = 0
-        while True:
-            self.stats["requests"] += 1
-            try:
-                response = self._http.get(url, headers={"User-Agent": self._user_agent, "Accept": ACCEPT})
-            except httpx.TimeoutException:
-                problem = "timed out"
-            except httpx.HTTPError as exc:
-                problem = f"request failed ({type(exc).__name__})"
-            else:
-                if response.status_code == 200:
-                    return response
-                if response.status_code < 500 and response.status_code != 429:
-                    raise SourceError(
-                        self.name, f"{url} answered HTTP {response.status_code}", status=response.status_code
-                    )
-                problem = f"answered HTTP {response.status_code}"
-            failures += 1
-            self.stats["retries"] += 1
-            if failures >= self._max_attempts:
-                raise SourceTransportError(self.name, f"{url} {problem} ({failures} attempts)")
-            log.warning("%s %s %s; retrying (%d/%d)", self.name, url, problem, failures, self._max_attempts)
-            self._sleep(min(0.5 * 2**failures, 8.0))
+        return self._transport.send("GET", url, what=url, headers={"User-Agent": self._user_agent, "Accept": ACCEPT})
 
     def fetch_feed(self, url: str, *, skips: SkipLog | None = None) -> FeedPage:
         response = self._download(url)

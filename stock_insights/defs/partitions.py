@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 import dagster as dg
 
 from stock_insights import calendar, clock
+from stock_insights.clock import KST_NAME
 from stock_insights.settings import get_settings
 
 
@@ -21,7 +22,7 @@ def _trading_days() -> dg.TimeWindowPartitionsDefinition:
         start=start.isoformat(),
         fmt="%Y-%m-%d",
         cron_schedule="0 0 * * 1-5",
-        timezone="Asia/Seoul",
+        timezone=KST_NAME,
         end_offset=1,
         exclusions=holidays,
     )

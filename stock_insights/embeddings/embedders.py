@@ -135,6 +135,8 @@ class OpenAIEmbedder:
         return [b for b in batches if b]
 
     def embed(self, texts: Sequence[str]) -> EmbeddingBatch:
+        from openai import omit
+
         from stock_insights.embeddings.tokens import chunk_by_tokens
 
         pieces: list[tuple[str, int]] = []
@@ -151,7 +153,7 @@ class OpenAIEmbedder:
                 model=self.model,
                 input=[pieces[i][0] for i in indices],
                 encoding_format="float",
-                **({"dimensions": self.dimension} if self.model.startswith("text-embedding-3") else {}),
+                dimensions=self.dimension if self.model.startswith("text-embedding-3") else omit,
             )
             batch.requests += 1
             batch.tokens += response.usage.prompt_tokens if response.usage else sum(pieces[i][1] for i in indices)

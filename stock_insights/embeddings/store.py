@@ -20,9 +20,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
-from pymilvus import DataType, MilvusClient, MilvusException
+from pymilvus import CollectionSchema, DataType, MilvusClient, MilvusException
+from pymilvus.milvus_client import IndexParams
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ def _epoch(value: datetime) -> int:
 class VectorStore:
     def __init__(self, uri: str, collection: str, dimension: int, *, timeout: float = 10.0) -> None:
         self.uri = uri
+        self.timeout = timeout
         self.collection = collection
         self.dimension = dimension
         self._client = self._connect(uri, timeout)
@@ -137,7 +140,7 @@ class VectorStore:
     def close(self) -> None:
         self._client.close()
 
-    def _schema(self):  # type: ignore[no-untyped-def]
+    def _schema(self) -> CollectionSchema:
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self.dimension)
@@ -152,7 +155,7 @@ class VectorStore:
         schema.add_field("sql_id", DataType.VARCHAR, max_length=64)
         return schema
 
-    def _index_params(self):  # type: ignore[no-untyped-def]
+    def _index_params(self) -> IndexParams:
         params = self._client.prepare_index_params()
         params.add_index(
             field_name="vector",
@@ -164,7 +167,7 @@ class VectorStore:
             params.add_index(field_name=field_name, index_type=index_type)
         return params
 
-    def describe_index(self) -> dict[str, object]:
+    def describe_index(self) -> dict[str, Any]:
         """The vector index as the server reports it (type, metric, build parameters)."""
         return dict(self._client.describe_index(self.collection, index_name="vector"))
 
@@ -219,6 +222,18 @@ class VectorStore:
             raise ValueError(f"collection {self.collection} holds {dims[0]}-dimension vectors, not {self.dimension}")
         self._client.load_collection(self.collection)
 
+    def load_state(self) -> str:
+        """The collection's state on the server: ``Loaded``, ``Loading``, ``NotLoad`` or ``NotExist``."""
+        if not self._client.has_collection(self.collection):
+            return "NotExist"
+        state = self._client.get_load_state(self.collection)["state"]
+        return getattr(state, "name", str(state))
+
+    def ensure_loaded(self) -> None:
+        """Load the collection into the server's memory (waits for a load in progress), within the timeout."""
+        log.info("Milvus collection %s is not loaded (%s): loading it", self.collection, self.load_state())
+        self._client.load_collection(self.collection, timeout=self.timeout)
+
     def upsert(self, records: Sequence[VectorRecord]) -> int:
         if not records:
             return 0
@@ -265,15 +280,25 @@ class VectorStore:
         if doc_types:
             quoted = ", ".join(f'"{t}"' for t in doc_types if t in DOC_TYPES)
             clauses.append(f"doc_type in [{quoted}]")
-        result = self._client.search(
-            self.collection,
-            data=[vector.astype(np.float32).tolist()],
-            limit=limit,
-            filter=" and ".join(clauses),
-            output_fields=["doc_type", "sql_id", "stock_codes", "source", "first_seen_at", "published_at"],
-            search_params=self.plan.search_params(limit),
-            consistency_level=CONSISTENCY,
-        )
+        def run() -> list[Any]:
+            return self._client.search(
+                self.collection,
+                data=[vector.astype(np.float32).tolist()],
+                limit=limit,
+                filter=" and ".join(clauses),
+                output_fields=["doc_type", "sql_id", "stock_codes", "source", "first_seen_at", "published_at"],
+                search_params=self.plan.search_params(limit),
+                consistency_level=CONSISTENCY,
+            )
+
+        try:
+            result = run()
+        except MilvusException as exc:
+            # A restarted server brings collections back unloaded (or still loading): load on demand, once.
+            if not _not_loaded(exc):
+                raise
+            self.ensure_loaded()
+            result = run()
         return [
             Hit(
                 id=int(h["id"]),
@@ -287,6 +312,10 @@ class VectorStore:
             )
             for h in result[0]
         ]
+
+
+def _not_loaded(exc: MilvusException) -> bool:
+    return exc.code == 101 or "not loaded" in str(exc.message).lower()
 
 
 def vector_id(doc_type: str, sql_id: str) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -198,16 +199,18 @@ def pesaran_timmermann(predicted_up: ArrayLike, outcome_up: ArrayLike) -> Pesara
         + (2 * px - 1) ** 2 * py * (1 - py) / n
         + 4 * py * px * (1 - py) * (1 - px) / n**2
     )
-    common = dict(n=n, accuracy=p_hat, share_predicted_up=py, share_outcome_up=px, expected_accuracy=p_star)
+    result = partial(
+        PesaranTimmermann, n=n, accuracy=p_hat, share_predicted_up=py, share_outcome_up=px, expected_accuracy=p_star
+    )
     if py in (0.0, 1.0):
-        return PesaranTimmermann(**common, statistic=None, p_value=None, reason="every call is the same direction")
+        return result(statistic=None, p_value=None, reason="every call is the same direction")
     if px in (0.0, 1.0):
-        return PesaranTimmermann(**common, statistic=None, p_value=None, reason="every outcome is the same")
+        return result(statistic=None, p_value=None, reason="every outcome is the same")
     variance = v_hat - v_star
     if not variance > 0:  # cannot happen with both shares strictly inside (0, 1) except through rounding
-        return PesaranTimmermann(**common, statistic=None, p_value=None, reason="V(P̂) − V(P*) is not positive")
+        return result(statistic=None, p_value=None, reason="V(P̂) − V(P*) is not positive")
     statistic = (p_hat - p_star) / math.sqrt(variance)
-    return PesaranTimmermann(**common, statistic=statistic, p_value=float(stats.norm.sf(statistic)))
+    return result(statistic=statistic, p_value=float(stats.norm.sf(statistic)))
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -88,15 +89,17 @@ def mcnemar(hit_a: ArrayLike, hit_b: ArrayLike, exact_below: int = EXACT_BELOW) 
     n = same_length(hit_a=a, hit_b=b_hits)
     b = int(np.sum(a & ~b_hits))
     c = int(np.sum(~a & b_hits))
-    counts = dict(n_pairs=n, both_hit=int(np.sum(a & b_hits)), a_only=b, b_only=c, neither=int(np.sum(~a & ~b_hits)))
+    counts = partial(
+        McNemar, n_pairs=n, both_hit=int(np.sum(a & b_hits)), a_only=b, b_only=c, neither=int(np.sum(~a & ~b_hits))
+    )
     discordant = b + c
     if discordant == 0:
-        return McNemar(**counts, method="exact", statistic=None, p_value=1.0, reason="no discordant pairs")
+        return counts(method="exact", statistic=None, p_value=1.0, reason="no discordant pairs")
     if discordant < exact_below:
         p = min(1.0, 2.0 * float(stats.binom.cdf(min(b, c), discordant, 0.5)))
-        return McNemar(**counts, method="exact", statistic=None, p_value=p)
+        return counts(method="exact", statistic=None, p_value=p)
     statistic = (abs(b - c) - 1) ** 2 / discordant
-    return McNemar(**counts, method="chi2", statistic=statistic, p_value=float(stats.chi2.sf(statistic, 1)))
+    return counts(method="chi2", statistic=statistic, p_value=float(stats.chi2.sf(statistic, 1)))
 
 
 def clustered_mcnemar(hit_a: ArrayLike, hit_b: ArrayLike, dates: ArrayLike, horizon: int = 1) -> McNemar:
@@ -124,13 +127,17 @@ def clustered_mcnemar(hit_a: ArrayLike, hit_b: ArrayLike, dates: ArrayLike, hori
         raise ValueError("dates, hit_a and hit_b differ in length")
     b = int(np.sum(a & ~b_hits))
     c = int(np.sum(~a & b_hits))
-    counts = dict(n_pairs=n, both_hit=int(np.sum(a & b_hits)), a_only=b, b_only=c, neither=int(np.sum(~a & ~b_hits)))
+    counts = partial(
+        McNemar, n_pairs=n, both_hit=int(np.sum(a & b_hits)), a_only=b, b_only=c, neither=int(np.sum(~a & ~b_hits))
+    )
     labels, differential = per_date_differential(day, a.astype(float), b_hits.astype(float))
-    common = dict(**counts, method="date_clustered", n_dates=len(labels), mean_differential=float(differential.mean()))
+    result = partial(
+        counts, method="date_clustered", n_dates=len(labels), mean_differential=float(differential.mean())
+    )
     if b + c == 0:
-        return McNemar(**common, statistic=None, p_value=1.0, reason="no discordant pairs")
+        return result(statistic=None, p_value=1.0, reason="no discordant pairs")
     dm = diebold_mariano(differential, horizon)
-    return McNemar(**common, statistic=dm.statistic_hln, p_value=dm.p_value, df=dm.df, reason=dm.reason)
+    return result(statistic=dm.statistic_hln, p_value=dm.p_value, df=dm.df, reason=dm.reason)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -168,21 +175,23 @@ def diebold_mariano(loss_differential: ArrayLike, horizon: int = 1) -> DieboldMa
     centred = d - d_bar
     gammas = [float(np.dot(centred[k:], centred[: t_len - k]) / t_len) for k in range(min(h, t_len))]
     variance = gammas[0] + 2.0 * sum(gammas[1:])
-    common = dict(n_dates=t_len, horizon=h, mean_differential=d_bar, long_run_variance=variance, df=t_len - 1)
+    result = partial(
+        DieboldMariano, n_dates=t_len, horizon=h, mean_differential=d_bar, long_run_variance=variance, df=t_len - 1
+    )
     if t_len < 2 or t_len <= h:
         reason = f"needs more dates than the horizon and at least 2 (T = {t_len}, h = {h})"
-        return DieboldMariano(**common, statistic=None, statistic_hln=None, p_value=None, reason=reason)
+        return result(statistic=None, statistic_hln=None, p_value=None, reason=reason)
     if not variance > 0:
         reason = (
             "the loss differential is identical on every date"
             if gammas[0] == 0
             else "the autocovariance-corrected variance is not positive"
         )
-        return DieboldMariano(**common, statistic=None, statistic_hln=None, p_value=None, reason=reason)
+        return result(statistic=None, statistic_hln=None, p_value=None, reason=reason)
     dm = d_bar / math.sqrt(variance / t_len)
     dm_hln = dm * math.sqrt((t_len + 1 - 2 * h + h * (h - 1) / t_len) / t_len)
     p = float(2.0 * stats.t.sf(abs(dm_hln), t_len - 1))
-    return DieboldMariano(**common, statistic=dm, statistic_hln=dm_hln, p_value=p)
+    return result(statistic=dm, statistic_hln=dm_hln, p_value=p)
 
 
 def per_date_differential(dates: ArrayLike, loss_a: ArrayLike, loss_b: ArrayLike) -> tuple[list, np.ndarray]:
@@ -223,16 +232,15 @@ def holm(p_values: Sequence[float | None]) -> list[float | None]:
     Rejecting where the adjusted value is ≤ α keeps the family-wise error rate at α. ``None`` entries
     (untestable comparisons) stay ``None`` and do not count in m.
     """
-    present = [i for i, p in enumerate(p_values) if p is not None]
-    for i in present:
-        p = p_values[i]
+    present = [(i, p) for i, p in enumerate(p_values) if p is not None]
+    for i, p in present:
         if not (isinstance(p, int | float | np.floating) and 0.0 <= p <= 1.0):
             raise ValueError(f"p-value {i} is {p!r}; p-values must be in [0, 1]")
     m = len(present)
     adjusted: list[float | None] = [None] * len(p_values)
     running = 0.0
-    for rank, i in enumerate(sorted(present, key=lambda j: p_values[j])):  # type: ignore[arg-type,return-value]
-        running = max(running, min(1.0, (m - rank) * float(p_values[i])))  # type: ignore[arg-type]
+    for rank, (i, p) in enumerate(sorted(present, key=lambda item: item[1])):
+        running = max(running, min(1.0, (m - rank) * float(p)))
         adjusted[i] = running
     return adjusted
 
@@ -313,17 +321,18 @@ def compare_arms(
     paired = _arm_rows(rows, model_a, loss).merge(
         _arm_rows(rows, model_b, loss), on=["code", "date"], suffixes=("_a", "_b"), validate="one_to_one"
     )
-    base = dict(arm_a=arm_a, arm_b=arm_b, model_a=model_a, model_b=model_b, loss=loss)
+    base = partial(PairComparison, arm_a=arm_a, arm_b=arm_b, model_a=model_a, model_b=model_b, loss=loss)
     if paired.empty:
-        empty = dict(hit_rate_a=None, hit_rate_b=None, mean_loss_a=None, mean_loss_b=None)
-        return PairComparison(**base, **empty, n_pairs=0, n_dates=0, mcnemar=None, diebold_mariano=None)
+        return base(
+            hit_rate_a=None, hit_rate_b=None, mean_loss_a=None, mean_loss_b=None,
+            n_pairs=0, n_dates=0, mcnemar=None, diebold_mariano=None,
+        )
     hit_a = paired["hit_a"].to_numpy(dtype=bool)
     hit_b = paired["hit_b"].to_numpy(dtype=bool)
     dates, differential = per_date_differential(
         paired["date"].to_numpy(), paired["loss_a"].to_numpy(), paired["loss_b"].to_numpy()
     )
-    return PairComparison(
-        **base,
+    return base(
         n_pairs=len(paired),
         n_dates=len(dates),
         hit_rate_a=float(hit_a.mean()),
@@ -437,24 +446,27 @@ def _pair_arrays(
     horizon: int,
 ) -> PairComparison:
     """:func:`compare_arms` on prepared arrays: pairs in A's row order, as the inner merge there keeps them."""
-    base = dict(arm_a=arm_a, arm_b=arm_b, model_a=model_a, model_b=model_b, loss=loss)
+    base = partial(PairComparison, arm_a=arm_a, arm_b=arm_b, model_a=model_a, model_b=model_b, loss=loss)
     if a is None or b is None or not len(a.key) or not len(b.key):
-        empty = dict(hit_rate_a=None, hit_rate_b=None, mean_loss_a=None, mean_loss_b=None)
-        return PairComparison(**base, **empty, n_pairs=0, n_dates=0, mcnemar=None, diebold_mariano=None)
+        return base(
+            hit_rate_a=None, hit_rate_b=None, mean_loss_a=None, mean_loss_b=None,
+            n_pairs=0, n_dates=0, mcnemar=None, diebold_mariano=None,
+        )
     sorter = np.argsort(b.key, kind="stable")
     position = np.minimum(np.searchsorted(b.key, a.key, sorter=sorter), len(b.key) - 1)
     candidate = sorter[position]
     match = b.key[candidate] == a.key
     in_a, in_b = np.flatnonzero(match), candidate[match]
     if not len(in_a):
-        empty = dict(hit_rate_a=None, hit_rate_b=None, mean_loss_a=None, mean_loss_b=None)
-        return PairComparison(**base, **empty, n_pairs=0, n_dates=0, mcnemar=None, diebold_mariano=None)
+        return base(
+            hit_rate_a=None, hit_rate_b=None, mean_loss_a=None, mean_loss_b=None,
+            n_pairs=0, n_dates=0, mcnemar=None, diebold_mariano=None,
+        )
     hit_a, hit_b = a.hit[in_a], b.hit[in_b]
     loss_a, loss_b = a.loss[in_a], b.loss[in_b]
     paired_dates = a.date[in_a]
     dates, differential = per_date_differential(paired_dates, loss_a, loss_b)
-    return PairComparison(
-        **base,
+    return base(
         n_pairs=len(in_a),
         n_dates=len(dates),
         hit_rate_a=float(hit_a.mean()),

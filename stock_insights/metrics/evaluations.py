@@ -13,16 +13,18 @@ from __future__ import annotations
 import math
 from collections import Counter
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from stock_insights import calendar
 from stock_insights.clients.kis.client import INDEX_CODES
+from stock_insights.market.store import closes_by_code, index_closes, stock_markets
 from stock_insights.metrics.outcome import is_hit, realized_direction
 from stock_insights.metrics.scoring import score
+from stock_insights.predictors.store import evaluations_with_predictions, predictions_between
 from stock_insights.storage.db import utcnow
-from stock_insights.storage.forecasts import evaluations_with_predictions, predictions_between
-from stock_insights.storage.market_data import closes_by_code, index_closes, stock_markets
+from stock_insights.storage.models import Evaluation, Prediction
 
 MAX_HORIZON = 5  # sessions
 
@@ -87,7 +89,7 @@ def evaluation_rows(session: Session, days: list[date]) -> tuple[list[dict], lis
     levels = {name: index_closes(session, code, first_entry, last_day) for name, code in INDEX_CODES.items()}
     now = utcnow()
 
-    def base(p, entry: date, exit_: date) -> dict:  # type: ignore[no-untyped-def]
+    def base(p: Prediction, entry: date, exit_: date) -> dict[str, Any]:
         entry_price = closes[p.code].get(entry)
         return {
             "prediction_id": p.id,
@@ -141,6 +143,93 @@ def _same(a: float | None, b: float | None) -> bool:
     return a is not None and b is not None and math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)
 
 
+# A checked evaluation: the forecast, its stored evaluation, and the entry and exit the calendar gives.
+_Planned = tuple[Prediction, Evaluation, date, date]
+
+
+def _evaluations_to_check(session: Session, index: SessionIndex, days: list[date]) -> dict[int, _Planned]:
+    """This partition's rows, by prediction id: forecasts exiting on a checked day (by the calendar or by
+    the stored exit date, so a wrong exit date is caught too), and pending rows of the forecasts it read."""
+    wanted, last_day = set(days), max(days)
+    pairs = evaluations_with_predictions(session, index.shift(min(days), -(MAX_HORIZON - 1)), last_day)
+    planned: dict[int, _Planned] = {}
+    for p, e in pairs:
+        if p.horizon > MAX_HORIZON:
+            continue
+        entry, exit_ = index.entry_and_exit(p.target_date, p.horizon)
+        if exit_ in wanted or e.exit_date in wanted or (exit_ > last_day and e.status == "pending"):
+            planned[p.id] = (p, e, entry, exit_)
+    return planned
+
+
+def _closes_for(session: Session, planned: dict[int, _Planned]) -> dict[str, dict[date, float]]:
+    """The stored closes of every date the checked rows name (calendar and stored entry and exit)."""
+    if not planned:
+        return {}
+    codes = sorted({p.code for p, _, _, _ in planned.values()})
+    dates = [d for _, e, entry, exit_ in planned.values() for d in (entry, exit_, e.entry_date, e.exit_date) if d]
+    return closes_by_code(session, codes, min(dates), max(dates))
+
+
+def _entry_and_exit_problems(
+    where: str, e: Evaluation, entry: date, exit_: date, closes: dict[date, float]
+) -> list[str]:
+    """Dates by the calendar, and the entry price as the stored close (exit prices only count once scored)."""
+    problems = []
+    if e.entry_date != entry:
+        problems.append(f"{where}: entry_date {e.entry_date}, the session before the target is {entry}")
+    if e.exit_date != exit_:
+        problems.append(f"{where}: exit_date {e.exit_date}, the horizon's last session is {exit_}")
+    stored_entry = closes.get(entry)
+    if e.entry_price is not None and not _same(e.entry_price, stored_entry):
+        problems.append(f"{where}: entry_price {e.entry_price} is not the close of {entry} ({stored_entry})")
+    return problems
+
+
+def _realized_return_problems(where: str, e: Evaluation) -> list[str]:
+    if e.entry_price is None or e.realized_return is None:
+        return [f"{where}: scored without an entry price or a realized return"]
+    if e.exit_price is not None and not math.isclose(
+        e.realized_return, e.exit_price / e.entry_price - 1.0, rel_tol=1e-9, abs_tol=1e-12
+    ):
+        return [f"{where}: realized_return {e.realized_return} is not exit/entry - 1"]
+    return []
+
+
+def _outcome_problems(where: str, p: Prediction, e: Evaluation) -> list[str]:
+    """Direction and hit must follow ``metrics.outcome`` from the stored realized return."""
+    if e.realized_return is None:
+        return []
+    if (
+        e.realized_direction != realized_direction(e.realized_return)
+        or e.hit is None
+        or bool(e.hit) != is_hit(p.direction, e.realized_return)
+    ):
+        return [
+            f"{where}: realized_direction {e.realized_direction!r} / hit {e.hit} disagree with the binary "
+            f"rule (up iff realized_return > 0) for realized_return {e.realized_return}"
+        ]
+    return []
+
+
+def _scored_problems(where: str, p: Prediction, e: Evaluation, exit_: date, closes: dict[date, float]) -> list[str]:
+    problems = []
+    stored_exit = closes.get(exit_)
+    if not _same(e.exit_price, stored_exit):
+        problems.append(f"{where}: exit_price {e.exit_price} is not the close of {exit_} ({stored_exit})")
+    return problems + _realized_return_problems(where, e) + _outcome_problems(where, p, e)
+
+
+def _status_problems(where: str, p: Prediction, e: Evaluation, exit_: date, closes: dict[date, float]) -> list[str]:
+    """A scored row must be scored right; a pending row must carry no realized field."""
+    if e.status == "scored":
+        return _scored_problems(where, p, e, exit_, closes)
+    if e.status == "pending":
+        filled = sorted(column for column in UNSCORED if getattr(e, column) is not None)
+        return [f"{where}: pending but carries {', '.join(filled)}"] if filled else []
+    return [f"{where}: unknown status {e.status!r}"]
+
+
 def price_after_horizon_violations(session: Session, days: list[date]) -> tuple[int, list[str]]:
     """(evaluations checked, what is wrong with them) for the exit days ``days``, against the stored rows.
 
@@ -152,52 +241,11 @@ def price_after_horizon_violations(session: Session, days: list[date]) -> tuple[
     not-up call agreeing); a pending row carries no realized field.
     """
     index = SessionIndex(min(days), max(days))
-    wanted, last_day = set(days), max(days)
-    pairs = evaluations_with_predictions(session, index.shift(min(days), -(MAX_HORIZON - 1)), last_day)
-    planned = {}
-    for p, e in pairs:
-        if p.horizon > MAX_HORIZON:
-            continue
-        entry, exit_ = index.entry_and_exit(p.target_date, p.horizon)
-        # This partition's rows: forecasts exiting on a checked day, and pending rows of forecasts it read.
-        if exit_ in wanted or e.exit_date in wanted or (exit_ > last_day and e.status == "pending"):
-            planned[p.id] = (p, e, entry, exit_)
-    codes = sorted({p.code for p, _, _, _ in planned.values()})
-    dates = [d for _, e, entry, exit_ in planned.values() for d in (entry, exit_, e.entry_date, e.exit_date) if d]
-    closes = closes_by_code(session, codes, min(dates), max(dates)) if planned else {}
+    planned = _evaluations_to_check(session, index, days)
+    closes = _closes_for(session, planned)
     problems = []
     for p, e, entry, exit_ in planned.values():
         where = f"evaluation of prediction {p.id} ({p.model} {p.code} target {p.target_date} h{p.horizon})"
-        if e.entry_date != entry:
-            problems.append(f"{where}: entry_date {e.entry_date}, the session before the target is {entry}")
-        if e.exit_date != exit_:
-            problems.append(f"{where}: exit_date {e.exit_date}, the horizon's last session is {exit_}")
-        stored_entry = closes[p.code].get(entry)
-        if e.entry_price is not None and not _same(e.entry_price, stored_entry):
-            problems.append(f"{where}: entry_price {e.entry_price} is not the close of {entry} ({stored_entry})")
-        if e.status == "scored":
-            stored_exit = closes[p.code].get(exit_)
-            if not _same(e.exit_price, stored_exit):
-                problems.append(f"{where}: exit_price {e.exit_price} is not the close of {exit_} ({stored_exit})")
-            if e.entry_price is None or e.realized_return is None:
-                problems.append(f"{where}: scored without an entry price or a realized return")
-            elif e.exit_price is not None and not math.isclose(
-                e.realized_return, e.exit_price / e.entry_price - 1.0, rel_tol=1e-9, abs_tol=1e-12
-            ):
-                problems.append(f"{where}: realized_return {e.realized_return} is not exit/entry - 1")
-            if e.realized_return is not None and (
-                e.realized_direction != realized_direction(e.realized_return)
-                or e.hit is None
-                or bool(e.hit) != is_hit(p.direction, e.realized_return)
-            ):
-                problems.append(
-                    f"{where}: realized_direction {e.realized_direction!r} / hit {e.hit} disagree with the binary "
-                    f"rule (up iff realized_return > 0) for realized_return {e.realized_return}"
-                )
-        elif e.status == "pending":
-            filled = sorted(column for column in UNSCORED if getattr(e, column) is not None)
-            if filled:
-                problems.append(f"{where}: pending but carries {', '.join(filled)}")
-        else:
-            problems.append(f"{where}: unknown status {e.status!r}")
+        problems += _entry_and_exit_problems(where, e, entry, exit_, closes[p.code])
+        problems += _status_problems(where, p, e, exit_, closes[p.code])
     return len(planned), problems

@@ -192,9 +192,9 @@ def _prepare(rows: pd.DataFrame, end: Any) -> _Prepared:
     frame = rows.loc[~pending, [*COLUMNS, *(c for c in OPTIONAL if c in rows.columns)]]
     if end is not None:
         frame = frame[frame["date"] <= end]
-    for column in ("model", "code", "date", "direction"):
-        if frame[column].isna().any():
-            raise ValueError(f"column {column!r} has missing values in scored rows")
+    for name in ("model", "code", "date", "direction"):
+        if frame[name].isna().any():
+            raise ValueError(f"column {name!r} has missing values in scored rows")
     unknown = ~frame["direction"].isin(DIRECTIONS)
     if unknown.any():
         raise ValueError(f"direction must be one of {DIRECTIONS}; found {frame.loc[unknown, 'direction'].iloc[0]!r}")

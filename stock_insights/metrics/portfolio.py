@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -77,7 +78,8 @@ def performance(returns: ArrayLike, annualisation: int = ANNUALISATION_DAYS) -> 
     mean = float(r.mean())
     wealth = np.cumprod(1.0 + r)
     peak = np.maximum.accumulate(np.maximum(wealth, 1.0))
-    common = dict(
+    result = partial(
+        Performance,
         n_days=int(r.size),
         mean=mean,
         annualised_return=mean * annualisation,
@@ -85,11 +87,11 @@ def performance(returns: ArrayLike, annualisation: int = ANNUALISATION_DAYS) -> 
         max_drawdown=float(min(0.0, np.min(wealth / peak - 1.0))),
     )
     if r.size < 2:
-        return Performance(**common, std=None, information_ratio=None, reason="one date: IR undefined")
+        return result(std=None, information_ratio=None, reason="one date: IR undefined")
     std = float(r.std(ddof=1))
     if std == 0:
-        return Performance(**common, std=0.0, information_ratio=None, reason="constant returns: IR undefined")
-    return Performance(**common, std=std, information_ratio=mean / std * math.sqrt(annualisation))
+        return result(std=0.0, information_ratio=None, reason="constant returns: IR undefined")
+    return result(std=std, information_ratio=mean / std * math.sqrt(annualisation))
 
 
 @dataclass(frozen=True)
@@ -150,7 +152,8 @@ def long_short_portfolio(
     traded = n_scored >= 2 * k
     score, ret, n_scored = score[traded], ret[traded], n_scored[traded]
     days = len(n_scored)
-    result = dict(
+    result = partial(
+        PortfolioResult,
         k=int(k),
         fee_per_side=fee_per_side,
         sell_tax=sell_tax,
@@ -159,7 +162,7 @@ def long_short_portfolio(
     )
     if days == 0:
         empty = performance([], annualisation)
-        return PortfolioResult(**result, gross=empty, net=empty)
+        return result(gross=empty, net=empty)
 
     key = np.where(np.isnan(score), np.inf, -score)  # highest score first, unscored stocks last
     order = np.argsort(key, axis=1, kind="stable")
@@ -176,8 +179,7 @@ def long_short_portfolio(
     sells = np.sum(np.maximum(-trades, 0.0), axis=1)
     costs = fee_per_side * turnover + sell_tax * sells
     net = gross - costs
-    return PortfolioResult(
-        **result,
+    return result(
         gross_returns=gross,
         costs=costs,
         net_returns=net,

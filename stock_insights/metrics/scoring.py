@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 from stock_insights.metrics.outcome import RealizedDirection, is_hit, realized_direction, went_up
-from stock_insights.predictors.base import Direction
 
 __all__ = ["Score", "realized_direction", "score"]
 
@@ -31,7 +30,7 @@ class Score:
 
 
 def score(
-    *, direction: Direction, prob_up: float, expected_return: float, entry_price: float, exit_price: float
+    *, direction: str, prob_up: float, expected_return: float, entry_price: float, exit_price: float
 ) -> Score:
     if entry_price <= 0 or exit_price <= 0:
         raise ValueError("prices must be positive")

@@ -143,11 +143,23 @@ class ModelEntry(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelEntry:
+        """One entry type holds both baselines and LLMs, so which fields apply depends on ``provider``:
+        a field set where it does nothing is refused rather than silently ignored."""
         if self.provider == "baseline":
-            given = [f for f in (*_LLM_ONLY, "base_url", "api_key_env", "openrouter") if getattr(self, f) is not None]
-            if given:
-                raise ValueError(f"a baseline takes no {given}; put its settings under options")
+            self._check_baseline()
             return self
+        self._check_llm_fields()
+        self._check_endpoint()
+        self._fill_llm_defaults()
+        return self
+
+    def _check_baseline(self) -> None:
+        given = [f for f in (*_LLM_ONLY, "base_url", "api_key_env", "openrouter") if getattr(self, f) is not None]
+        if given:
+            raise ValueError(f"a baseline takes no {given}; put its settings under options")
+
+    def _check_llm_fields(self) -> None:
+        """What every LLM entry needs (``parameters`` has a default), and no baseline ``options``."""
         missing = [f for f in _LLM_ONLY if f != "parameters" and getattr(self, f) is None]
         if missing:
             raise ValueError(f"an {self.provider} model needs {missing}")
@@ -155,6 +167,10 @@ class ModelEntry(_Strict):
             raise ValueError(f"unknown prompt_version {self.prompt_version!r}; known: {sorted(PROMPTS)}")
         if self.options:
             raise ValueError("options are for baselines; an LLM entry takes parameters")
+
+    def _check_endpoint(self) -> None:
+        """Only openai_compatible names its endpoint and key here; openai and openrouter take theirs
+        from the settings, and only openrouter takes routing options."""
         if self.provider == "openai_compatible":
             if not self.base_url:
                 raise ValueError("an openai_compatible model needs base_url (e.g. http://127.0.0.1:8000/v1)")
@@ -165,11 +181,13 @@ class ModelEntry(_Strict):
             )
         if self.openrouter is not None and self.provider != "openrouter":
             raise ValueError("openrouter options are for provider openrouter")
+
+    def _fill_llm_defaults(self) -> None:
+        """Defaults filled after validation so callers never meet None (the model is frozen)."""
         if self.provider == "openrouter" and self.openrouter is None:
             object.__setattr__(self, "openrouter", OpenRouterOptions())
         if self.parameters is None:
             object.__setattr__(self, "parameters", GenerationParameters())
-        return self
 
     @property
     def is_llm(self) -> bool:

@@ -35,8 +35,8 @@ def baseline_predictors() -> dict[str, Predictor]:
 
 def active_predictors(engine: Engine | None = None, settings: Settings | None = None) -> dict[str, Predictor]:
     """Every enabled model of the registry that can run now, by name (baselines first)."""
-    from stock_insights.predictors.llm import LLMPredictor, SqlSpendLedger
-    from stock_insights.storage.llm_cache import SqlLLMCache
+    from stock_insights.llm import SqlLLMCache, SqlSpendLedger
+    from stock_insights.predictors.llm import LLMPredictor
 
     settings = settings or get_settings()
     out: dict[str, Predictor] = {}

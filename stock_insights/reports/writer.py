@@ -1,7 +1,7 @@
 """The daily report written by an LLM from the facts, guarded; the template whenever that fails.
 
-One report is one chat completion (``openai`` SDK, any registry entry: OpenAI, OpenRouter or an
-OpenAI-compatible server) with the facts' view as JSON in the prompt. Each news item and filing
+One report is one request to the LLM gateway (``stock_insights.llm.Gateway``: any registry entry,
+OpenAI, OpenRouter or an OpenAI-compatible server) with the facts' view as JSON in the prompt. Each news item and filing
 carries a source number; the model is asked for Markdown that cites ``[n]`` and copies every number
 as written. The answer is then checked (``check``):
 
@@ -11,14 +11,14 @@ as written. The answer is then checked (``check``):
 - every link is one of the sources' own URLs.
 
 A rejected answer is asked again once, with what was wrong. If the answer is still rejected, the call
-fails (after the SDK's own retries), times out, or the model's daily cost cap would be exceeded,
-the report is the deterministic template and the reason is returned (``WrittenReport.fallback``);
-the run never fails because of the LLM.
+fails (after the SDK's own retries), times out, the model's circuit is open, or its daily cost cap
+would be exceeded, the report is the deterministic template and the reason is returned
+(``WrittenReport.fallback``); the run never fails because of the LLM.
 
-The final answer, accepted or rejected, is stored in the LLM answer cache (``llm_cache``) under a
-hash of everything that decides it (``predictors.llm.cache_key``), so a re-run of the same facts
-makes no call and yields the same Markdown. Reports spend under the registry entry's daily cost cap,
-together with that model's forecasts (``ReportSpendLedger``).
+The final answer, accepted or rejected, is stored by the gateway in the LLM answer cache
+(``llm_cache``, ``kind`` "report") under a hash of everything that decides it, so a re-run of the same
+facts makes no call and yields the same Markdown. Reports spend under the registry entry's daily cost
+cap, in the same ledger as that model's forecasts (``stock_insights.llm.SqlSpendLedger``).
 """
 
 from __future__ import annotations
@@ -26,42 +26,41 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from stock_insights.embeddings.tokens import count_tokens
-from stock_insights.predictors.config import ModelEntry, RegistryError, load_registry
-from stock_insights.predictors.llm import (
+from stock_insights.llm import (
+    Answer,
     AnswerCache,
+    AttemptContext,
+    CallUsage,
+    ClientFactory,
     CostCapReached,
-    LLMCallError,
+    Failure,
+    Gateway,
+    Judgement,
+    LLMAnswerError,
+    LLMCounters,
     LLMError,
-    MemoryAnswerCache,
-    MemorySpendLedger,
+    LLMRequest,
     SpendLedger,
-    SqlSpendLedger,
-    cache_key,
-    default_client_factory,
-    describe_api_error,
-    kst_day,
-    kst_day_bounds,
 )
+from stock_insights.llm.breaker import CircuitBreaker
+from stock_insights.predictors.config import ModelEntry, RegistryError, load_registry
 from stock_insights.predictors.registry import _has_key
 from stock_insights.reports.facts import ReportFacts, Source, view
 from stock_insights.reports.template import TEMPLATE, render
-from stock_insights.storage.db import session_scope, utcnow
 
 if TYPE_CHECKING:
-    from openai import OpenAI
     from sqlalchemy import Engine
 
     from stock_insights.settings import Settings
 
 log = logging.getLogger(__name__)
 
+PURPOSE = "report"  # the ``kind`` of report answers in the cache, where the spend ledger finds their cost
 REPORT_PROMPT_VERSION = "report-v1"
 # The system prompt starts with this marker; the sandbox recognises a report request by it.
 REPORT_MARKER = "[stock_insights daily report v1]"
@@ -163,22 +162,6 @@ def check(text: str | None, *, facts_text: str, sources: list[Source]) -> Verdic
     return Verdict(problems)
 
 
-# --- spend --------------------------------------------------------------------------------------
-
-
-class ReportSpendLedger(SqlSpendLedger):
-    """A model's spend today (KST): its forecasts (``predictions.cost_usd``) plus its reports (the
-    usage stored with each report answer in ``llm_cache``), plus what this process spent."""
-
-    def recorded(self, model: str, day: date) -> float:
-        from stock_insights.storage.reports import report_cost_between
-
-        start, end = kst_day_bounds(day)
-        with session_scope(self.engine) as session:
-            reports = report_cost_between(session, model, start, end)
-        return super().recorded(model, day) + reports
-
-
 # --- the writer ---------------------------------------------------------------------------------
 
 
@@ -217,19 +200,51 @@ def template_report(facts: ReportFacts, fallback: str | None = None, **usage: An
     )
 
 
-class ReportRejected(LLMError):
-    """The model's last answer broke the guard's rules."""
+def _spent(usage: CallUsage, failures: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    return {
+        "calls": usage.calls,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "cost_usd": usage.cost_usd,
+        "attempts_rejected": [detail for _, detail in failures],
+    }
 
-    def __init__(self, problems: str, usage: dict[str, Any]) -> None:
-        self.usage = usage
-        super().__init__(problems)
+
+@dataclass(frozen=True)
+class Guard:
+    """``check`` as the gateway's judge of a report answer, and of a cached one."""
+
+    facts_text: str
+    sources: list[Source]
+
+    def judge(self, content: str, _: AttemptContext) -> Judgement[str]:
+        problems = check(content, facts_text=self.facts_text, sources=self.sources).problems
+        return Judgement.reject("rejected", "; ".join(problems)) if problems else Judgement.accept(content)
+
+    def replay(self, record: dict[str, Any]) -> Judgement[str]:
+        content = record.get("content")
+        verdict = check(content, facts_text=self.facts_text, sources=self.sources)
+        if record.get("accepted") and verdict.ok and content is not None:
+            return Judgement.accept(content)
+        return Judgement.reject("rejected", "; ".join(record.get("problems") or verdict.problems))
 
 
-ClientFactory = Callable[[ModelEntry], "OpenAI"]
+def correct_report(messages: list[dict[str, str]], failure: Failure) -> list[dict[str, str]]:
+    """Every rejected report answer is shown back with what was wrong."""
+    return [
+        *messages,
+        {"role": "assistant", "content": (failure.content or "")[:6000]},
+        {
+            "role": "user",
+            "content": f"That answer breaks the rules ({failure.detail}). Write it again: copy numbers "
+            "exactly as FACTS write them and cite only the listed source numbers.",
+        },
+    ]
 
 
 class ReportWriter:
-    """Writes reports with one registry entry; falls back to the template, never raises for the LLM."""
+    """Writes reports with one registry entry through the LLM gateway; falls back to the template, never
+    raises for the LLM."""
 
     def __init__(
         self,
@@ -238,17 +253,23 @@ class ReportWriter:
         client_factory: ClientFactory | None = None,
         cache: AnswerCache | None = None,
         spend: SpendLedger | None = None,
+        counters: LLMCounters | None = None,
+        breaker: CircuitBreaker | None = None,
         max_attempts: int = MAX_ATTEMPTS,
     ) -> None:
-        if not entry.is_llm or not entry.model or not entry.prices or not entry.parameters:
-            raise ValueError(f"model {entry.name} is a {entry.provider}, not an LLM")
+        # Reports keep their own counters by default: the forecasts' failure rates are an A/B metric.
+        self.gateway = Gateway(
+            entry,
+            purpose=PURPOSE,
+            client_factory=client_factory,
+            cache=cache,
+            spend=spend,
+            counters=counters if counters is not None else LLMCounters(),
+            breaker=breaker,
+        )
         self.entry = entry
         self.name = entry.name
-        self.model: str = entry.model
-        self._client_factory = client_factory or default_client_factory
-        self._client: OpenAI | None = None
-        self.cache: AnswerCache = cache if cache is not None else MemoryAnswerCache()
-        self.spend: SpendLedger = spend if spend is not None else MemorySpendLedger()
+        self.model: str = self.gateway.model
         self.max_attempts = max_attempts
         self.stopped: str | None = None  # the cost cap was reached: no more calls in this run
 
@@ -256,54 +277,64 @@ class ReportWriter:
     def generator(self) -> str:
         return self.model[:50]
 
-    # -- the request --------------------------------------------------------------------------------
-    def _parameters(self) -> dict[str, Any]:
-        assert self.entry.parameters is not None
-        params = {**self.entry.parameters.request_kwargs(), "max_tokens": REPORT_MAX_TOKENS}
-        if self.entry.openrouter is not None:
-            params["extra_body"] = self.entry.openrouter.extra_body()
-        return params
+    @property
+    def cache(self) -> AnswerCache:
+        return self.gateway.cache
 
-    def cache_key(self, messages: list[dict[str, str]]) -> str:
-        return cache_key(
-            provider=self.entry.provider,
-            model=self.model,
+    @property
+    def spend(self) -> SpendLedger:
+        return self.gateway.spend
+
+    # -- the request --------------------------------------------------------------------------------
+    def request(self, messages: list[dict[str, str]]) -> LLMRequest:
+        return self.gateway.request(
+            messages,
             prompt_version=REPORT_PROMPT_VERSION,
-            messages=messages,
-            parameters=self._parameters(),
             response_format=RESPONSE_FORMAT,
             schema=GUARD,
+            max_tokens=REPORT_MAX_TOKENS,
         )
+
+    def cache_key(self, messages: list[dict[str, str]]) -> str:
+        return self.gateway.cache_key(self.request(messages))
 
     # -- write ---------------------------------------------------------------------------------------
     def write(self, facts: ReportFacts) -> WrittenReport:
         messages = build_messages(facts)
-        facts_text = messages[-1]["content"]
-        sources = facts.sources()
-        key = self.cache_key(messages)
-        hit = self.cache.get(key)
-        if hit is not None:
-            content = hit.response.get("content")
-            verdict = check(content, facts_text=facts_text, sources=sources)
-            if hit.response.get("accepted") and verdict.ok:
-                return self._report(facts, content, replay=True)
-            problems = hit.response.get("problems") or verdict.problems
-            return template_report(facts, f"replayed answer was rejected: {'; '.join(problems)}", replay=True)
-        if self.stopped is not None:
-            return template_report(facts, self.stopped)
+        guard = Guard(messages[-1]["content"], facts.sources())
         try:
-            content, usage = self._ask(key, messages, facts_text, sources)
+            answer = self._answer(self.request(messages), guard)
         except CostCapReached as exc:
             self.stopped = f"cost cap: {exc}"
             return template_report(facts, self.stopped)
-        except ReportRejected as exc:
-            return template_report(facts, f"answer rejected: {exc}", **exc.usage)
+        except LLMAnswerError as exc:
+            if exc.replay:
+                return template_report(facts, f"replayed answer was rejected: {exc.last_detail}", replay=True)
+            return template_report(facts, f"answer rejected: {exc.last_detail}", **_spent(exc.usage, exc.failures))
         except LLMError as exc:
             return template_report(facts, str(exc))
         except Exception as exc:  # the LLM must never fail the run: whatever went wrong, the template stands
             log.exception("%s: report for %s failed", self.name, facts.scope)
             return template_report(facts, f"unexpected error: {type(exc).__name__}")
-        return self._report(facts, content, **usage)
+        if answer is None:
+            return template_report(facts, self.stopped)
+        if answer.replay:
+            return self._report(facts, answer.value, replay=True)
+        return self._report(facts, answer.value, **_spent(answer.usage, answer.failures))
+
+    def _answer(self, request: LLMRequest, guard: Guard) -> Answer[str] | None:
+        """The cached answer (accepted, or a rejection raised), else a new one; None once the cost cap stopped us."""
+        answer = self.gateway.replayed(request, guard.replay, cache_rejections=True)
+        if answer is not None or self.stopped is not None:
+            return answer
+        return self.gateway.ask(
+            request,
+            guard.judge,
+            correct=correct_report,
+            max_attempts=self.max_attempts,
+            grow_truncated=False,
+            cache_rejections=True,
+        )
 
     def _report(self, facts: ReportFacts, content: str, **usage: Any) -> WrittenReport:
         return WrittenReport(
@@ -314,136 +345,6 @@ class ReportWriter:
             **usage,
         )
 
-    # -- calls ---------------------------------------------------------------------------------------
-    def _client_for_call(self) -> OpenAI:
-        if self._client is None:
-            self._client = self._client_factory(self.entry)
-        return self._client
-
-    def _reserve(self, messages: list[dict[str, str]]) -> None:
-        assert self.entry.prices is not None
-        cap = self.entry.daily_cost_cap_usd
-        if cap is None:
-            return
-        prompt = sum(count_tokens(m["content"]) + 4 for m in messages) + 3
-        estimate = self.entry.prices.cost(prompt, REPORT_MAX_TOKENS)
-        spent = self.spend.spent_today(self.name)
-        if spent + estimate > cap + 1e-12:
-            now = getattr(self.spend, "now", utcnow)
-            raise CostCapReached(self.name, spent_usd=spent, cap_usd=cap, next_call_usd=estimate, day=kst_day(now()))
-
-    def _ask(
-        self, key: str, messages: list[dict[str, str]], facts_text: str, sources: list[Source]
-    ) -> tuple[str, dict[str, Any]]:
-        from openai import APIError
-
-        assert self.entry.prices is not None
-        params = self._parameters()
-        extra_body = params.pop("extra_body", None)
-        conversation = list(messages)
-        usage = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
-        rejected: list[str] = []
-        content: str | None = None
-        record: dict[str, Any] = {}
-        for attempt in range(1, self.max_attempts + 1):
-            self._reserve(conversation)
-            started = time.monotonic()
-            try:
-                response = self._client_for_call().chat.completions.create(
-                    model=self.model,
-                    messages=conversation,  # type: ignore[arg-type]
-                    **params,
-                    **({"extra_body": extra_body} if extra_body else {}),
-                )
-            except APIError as exc:
-                raise LLMCallError(describe_api_error(exc, limit=200)) from exc
-            latency_ms = round((time.monotonic() - started) * 1000)
-            usage["calls"] += 1
-            choice = response.choices[0] if response.choices else None
-            content = choice.message.content if choice is not None else None
-            prompt_tokens, completion_tokens, cached, reported = self._usage(response, conversation, content)
-            cost = (
-                float(reported)
-                if reported is not None
-                else self.entry.prices.cost(prompt_tokens, completion_tokens, cached)
-            )
-            self.spend.record(self.name, cost)
-            usage["prompt_tokens"] += prompt_tokens
-            usage["completion_tokens"] += completion_tokens
-            usage["cost_usd"] += cost
-            problems = self._judge(choice, content)
-            if not problems:
-                problems = check(content, facts_text=facts_text, sources=sources).problems
-            record = {
-                "content": content,
-                "accepted": not problems,
-                "problems": problems,
-                "served_model": response.model,
-                "response_id": response.id,
-                "finish_reason": choice.finish_reason if choice is not None else None,
-                "attempts": attempt,
-                "rejected_attempts": list(rejected),
-                "latency_ms": latency_ms,
-                "request": {"model": self.model, "messages": messages, "parameters": self._parameters()},
-            }
-            if not problems:
-                assert content is not None
-                self._store(key, record, usage)
-                return content, {**usage, "attempts_rejected": rejected}
-            rejected.append("; ".join(problems))
-            log.warning("%s: report answer %d/%d rejected: %s", self.name, attempt, self.max_attempts, rejected[-1])
-            conversation = [
-                *messages,
-                {"role": "assistant", "content": (content or "")[:6000]},
-                {
-                    "role": "user",
-                    "content": f"That answer breaks the rules ({rejected[-1]}). Write it again: copy numbers "
-                    "exactly as FACTS write them and cite only the listed source numbers.",
-                },
-            ]
-        # Replays must give the same report: the rejection is stored too, with the last answer.
-        self._store(key, record, usage)
-        raise ReportRejected(rejected[-1], {**usage, "attempts_rejected": rejected})
-
-    @staticmethod
-    def _judge(choice: Any, content: str | None) -> list[str]:
-        if choice is None:
-            return ["the answer has no choices"]
-        refusal = getattr(choice.message, "refusal", None)
-        if refusal or choice.finish_reason == "content_filter":
-            return ["refused"]
-        if choice.finish_reason == "length":
-            return ["truncated (finish_reason 'length')"]
-        if not content or not content.strip():
-            return ["empty answer"]
-        return []
-
-    @staticmethod
-    def _usage(response: Any, messages: list[dict[str, str]], content: str | None) -> tuple[int, int, int, Any]:
-        usage = response.usage
-        if usage is None:
-            prompt = sum(count_tokens(m["content"]) + 4 for m in messages) + 3
-            return prompt, count_tokens(content or ""), 0, None
-        details = usage.prompt_tokens_details
-        cached = (details.cached_tokens or 0) if details is not None else 0
-        reported = (usage.model_extra or {}).get("cost")
-        if not isinstance(reported, int | float) or isinstance(reported, bool):
-            reported = None
-        return usage.prompt_tokens, usage.completion_tokens, cached, reported
-
-    def _store(self, key: str, record: dict[str, Any], usage: dict[str, Any]) -> None:
-        try:
-            self.cache.put(
-                key,
-                provider=self.entry.provider,
-                model=self.model,
-                response=record,
-                usage={**usage, "registry_model": self.name, "kind": "report"},
-            )
-        except Exception:
-            # The answer is paid for: a cache that cannot be written costs a future call, not this report.
-            log.exception("%s: could not store the report answer under %s…", self.name, key[:12])
-
 
 # --- configuration ------------------------------------------------------------------------------
 
@@ -452,8 +353,8 @@ def configured_writer(
     engine: Engine | None, settings: Settings | None = None, *, client_factory: ClientFactory | None = None
 ) -> tuple[ReportWriter | None, str]:
     """The writer ``REPORT_MODEL`` asks for, or None and why the template writes every report."""
+    from stock_insights.llm import SqlLLMCache, SqlSpendLedger
     from stock_insights.settings import get_settings
-    from stock_insights.storage.llm_cache import SqlLLMCache
 
     settings = settings or get_settings()
     name = settings.REPORT_MODEL.strip()
@@ -468,6 +369,6 @@ def configured_writer(
     if not _has_key(entry, settings):
         return None, f"REPORT_MODEL {name!r}: no key for provider {entry.provider}"
     cache = SqlLLMCache(engine) if engine is not None else None
-    spend = ReportSpendLedger(engine) if engine is not None else None
+    spend = SqlSpendLedger(engine) if engine is not None else None
     writer = ReportWriter(entry, client_factory=client_factory, cache=cache, spend=spend)
     return writer, f"{name} ({entry.model})"

@@ -9,6 +9,7 @@ from datetime import date
 import uvicorn
 
 from stock_insights.sandbox.app import create_app
+from stock_insights.sandbox.logs import MaskSecretsFilter, log_config
 from stock_insights.sandbox.market import SimulatedMarket
 
 
@@ -23,8 +24,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(MaskSecretsFilter())
     app = create_app(SimulatedMarket(seed=args.seed, history_start=args.history_start))
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower())
+    # uvicorn's access log with credentials in query strings (OpenDART's crtfc_key) masked.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level.lower(), log_config=log_config())
 
 
 if __name__ == "__main__":

@@ -330,7 +330,8 @@ def _build(seed: int) -> tuple[SimListing, ...]:
         out[item.code] = _replace(item, administrative=((start, end),))
 
     # --- preferred shares: of KOSPI commons listed all year (and all known KOSPI names first) -------
-    for market in ("KOSPI", "KOSDAQ"):
+    markets: tuple[ListingMarket, ...] = ("KOSPI", "KOSDAQ")
+    for market in markets:
         bases = [x for x in out.values() if x.market == market and x.security_type == "common"
                  and x.delisted_on is None and x.listed_on < SIM_YEAR_START and not x.renames
                  and x.code not in {c for pair in collisions.values() for c in pair}]

@@ -629,9 +629,15 @@ def report_answer(user_text: str, content_fault: str | None = None) -> str:
     return body
 
 
-def build_openai_router(faults: FaultQueue) -> APIRouter:
+class OpenAIRouter(APIRouter):
+    """The simulated OpenAI routes, with the counts of what they answered (``/_sandbox/stats``)."""
+
+    stats: dict[str, int]
+
+
+def build_openai_router(faults: FaultQueue) -> OpenAIRouter:
     faults.allow(OPENAI_FAULT_KINDS)
-    router = APIRouter()
+    router = OpenAIRouter()
     embedders: dict[int, HashingEmbedder] = {}
     # Requests answered (faulted HTTP requests are not counted; content faults are, as answers).
     stats: dict[str, int] = {
@@ -647,7 +653,7 @@ def build_openai_router(faults: FaultQueue) -> APIRouter:
         "chat_openrouter_attributed": 0,  # sent HTTP-Referer and X-Title
         "chat_openrouter_pinned": 0,  # provider.allow_fallbacks false, no fallback model list
     }
-    router.stats = stats  # type: ignore[attr-defined]
+    router.stats = stats
     prompt_cache = _PromptCache()
 
     @router.post("/v1/embeddings")

@@ -187,7 +187,7 @@ class RedditSandbox:
         if after:
             start = next((i + 1 for i, p in enumerate(posts) if p.fullname == after), len(posts))
         page = posts[start : start + limit]
-        children = [{"kind": "t3", "data": _post_data(p, raw_json)} for p in page]
+        children: list[dict[str, Any]] = [{"kind": "t3", "data": _post_data(p, raw_json)} for p in page]
         if bad_items and children:
             first = children[0]["data"]
             no_date = {**first, "name": "t3_zzbad1", "id": "zzbad1"}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Engine, Table, create_engine, event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,6 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from stock_insights import clock
 from stock_insights.storage.models import DatasetVersion
 from stock_insights.storage.types import UTCDateTime
+
+if TYPE_CHECKING:
+    from psycopg import sql as psycopg_sql
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +89,14 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+# The dialects whose INSERT takes ON CONFLICT; both Insert classes have it, no common base class declares it.
+DialectInsert = postgresql.Insert | sqlite.Insert
+ON_CONFLICT_INSERTS: dict[str, Callable[[Table], DialectInsert]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
+
+
 def upsert(
     session: Session,
     table: Table,
@@ -106,7 +117,7 @@ def upsert(
     update_cols = list(update) if update is not None else [c for c in columns if c not in key_cols]
     rows = _dedupe(rows, key_cols)
     dialect = session.get_bind().dialect.name
-    insert_fn = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    insert_fn = ON_CONFLICT_INSERTS.get(dialect)
     if insert_fn is None:
         raise NotImplementedError(f"upsert is not implemented for the {dialect} dialect")
     batch = max(1, _MAX_PARAMS // max(1, len(columns)))
@@ -129,6 +140,33 @@ def _dedupe(rows: Sequence[Mapping[str, Any]], key_cols: list[str]) -> list[Mapp
     return list(seen.values())
 
 
+def _copy_values(
+    row: Mapping[str, Any], columns: list[str], json_cols: set[int], utc_cols: list[int]
+) -> list[Any]:
+    """One row as COPY takes it: JSON columns wrapped, aware times checked (a naive one is a bug)."""
+    from psycopg.types.json import Jsonb
+
+    values = [row[c] for c in columns]
+    for i in json_cols:
+        values[i] = Jsonb(values[i])
+    for i in utc_cols:
+        if values[i] is not None and values[i].tzinfo is None:
+            raise ValueError(f"naive datetime {values[i]!r} in {columns[i]}: times must be aware")
+    return values
+
+
+def _conflict_action(update_cols: list[str]) -> psycopg_sql.Composable:
+    from psycopg import sql
+
+    if not update_cols:
+        return sql.SQL("DO NOTHING")
+    return sql.SQL("DO UPDATE SET {}").format(
+        sql.SQL(", ").join(
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in update_cols
+        )
+    )
+
+
 def bulk_upsert(
     session: Session,
     table: Table,
@@ -146,7 +184,6 @@ def bulk_upsert(
     if session.get_bind().dialect.name != "postgresql":
         return upsert(session, table, rows, key=key, update=update)
     from psycopg import sql
-    from psycopg.types.json import Jsonb
 
     key_cols = list(key) if key is not None else [c.name for c in table.primary_key.columns]
     columns = list(rows[0].keys())
@@ -160,6 +197,7 @@ def bulk_upsert(
     cols = ident(map(sql.Identifier, columns))
     keys = ident(map(sql.Identifier, key_cols))
     raw = session.connection().connection.driver_connection
+    assert raw is not None, "an open connection has its driver connection"
     with raw.cursor() as cur:
         # The staging table lives until the transaction ends: a failed upsert leaves nothing behind.
         # _ord numbers rows in arrival order so that the last row per key wins, as in ``upsert``.
@@ -172,19 +210,8 @@ def bulk_upsert(
         cur.execute(sql.SQL("TRUNCATE {}").format(stage))
         with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, cols)) as copy:
             for row in rows:
-                values = [row[c] for c in columns]
-                for i in json_cols:
-                    values[i] = Jsonb(values[i])
-                for i in utc_cols:
-                    if values[i] is not None and values[i].tzinfo is None:
-                        raise ValueError(f"naive datetime {values[i]!r} in {columns[i]}: times must be aware")
-                copy.write_row(values)
-        if update_cols:
-            action = sql.SQL("DO UPDATE SET {}").format(
-                ident(sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in update_cols)
-            )
-        else:
-            action = sql.SQL("DO NOTHING")
+                copy.write_row(_copy_values(row, columns, json_cols, utc_cols))
+        action = _conflict_action(update_cols)
         cur.execute(
             sql.SQL(
                 "INSERT INTO {} ({}) SELECT DISTINCT ON ({}) {} FROM {} ORDER BY {}, _ord DESC ON CONFLICT ({}) {}"
@@ -194,19 +221,40 @@ def bulk_upsert(
     return written
 
 
+_CHANGED = "stock_insights.changed_datasets"
+
+
 def bump_dataset_version(session: Session, *datasets: str) -> None:
-    """Mark datasets as changed so that API cache keys built on the old versions stop matching."""
+    """Mark datasets as changed by this transaction: API cache keys built on the old versions stop matching.
+
+    Only the storage writers call this (``storage.datasets`` says which tables are whose). The versions move
+    once per transaction, as it commits (``_write_changed_datasets``), in a fixed order: a writer may call
+    this for every batch without taking the version row's lock for the rest of its transaction.
+    """
+    session.info.setdefault(_CHANGED, set()).update(datasets)
+
+
+@event.listens_for(Session, "before_commit")
+def _write_changed_datasets(session: Session) -> None:
+    changed = session.info.pop(_CHANGED, None)
+    if not changed:
+        return
     table = DatasetVersion.__table__
     now = utcnow()
     dialect = session.get_bind().dialect.name
-    insert_fn = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for dataset in datasets:
-        stmt = insert_fn(table).values(dataset=dataset, version=1, updated_at=now)
+    insert_fn = ON_CONFLICT_INSERTS["postgresql" if dialect == "postgresql" else "sqlite"]
+    for dataset in sorted(changed):  # one order for every writer: no deadlock between two of them
+        stmt = insert_fn(table).values(dataset=str(dataset), version=1, updated_at=now)
         stmt = stmt.on_conflict_do_update(
             index_elements=["dataset"],
             set_={"version": table.c.version + 1, "updated_at": now},
         )
         session.execute(stmt)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_changed_datasets(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
 
 
 def dataset_versions(session: Session) -> dict[str, int]:

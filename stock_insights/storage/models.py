@@ -23,8 +23,10 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -45,6 +47,8 @@ Code = String(6)
 
 
 class Base(DeclarativeBase):
+    # Every model here is mapped to a ``Table`` (SQLAlchemy types ``__table__`` as the wider ``FromClause``).
+    __table__: ClassVar[Table]
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
 
@@ -413,6 +417,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(10), default="user")  # user | analyst | admin
     webhook_url: Mapped[str | None] = mapped_column(String(1000))
     created_at: Mapped[datetime]
+    # Access tokens carry it (claim "gen"); bumped by log-out-everywhere, a password or a role change, which
+    # revokes every access token issued before at once (api/core/revocation.py).
+    token_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class RefreshToken(Base):
@@ -536,3 +543,24 @@ class LeaderboardSnapshot(Base):
     payload: Mapped[dict[str, Any]]  # every metric per model, JSON-safe (no NaN)
     markdown: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+# --------------------------------------------------------------------------------------------
+# Forecast ledger
+# --------------------------------------------------------------------------------------------
+class LedgerSeal(Base):
+    """A trading day's live forecasts sealed before the open (``stock_insights.ledger``): written once, never
+    rewritten. ``canonical_zlib`` is the zlib-compressed canonical form whose SHA-256 is ``digest``;
+    ``chain_digest`` = SHA-256(``previous_digest`` + ``digest``), ``previous_digest`` being the chain digest of
+    the previous sealed day (64 zeros for the first). Unique predecessors keep the chain a line."""
+
+    __tablename__ = "ledger_seals"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64))
+    previous_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    chain_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    row_count: Mapped[int] = mapped_column(Integer)
+    byte_count: Mapped[int] = mapped_column(Integer)  # of the canonical form, uncompressed
+    sealed_at: Mapped[datetime]
+    canonical_zlib: Mapped[bytes] = mapped_column(LargeBinary)

@@ -88,9 +88,9 @@ def group_items(items: Sequence[NewsItem]) -> list[ArticleGroup]:
     for i, item in enumerate(items):
         groups.setdefault(uf.find(i), []).append(item)
     out = []
-    for members in groups.values():
-        members.sort(key=lambda it: (it.published_at, it.fetched_at))
-        out.append(ArticleGroup(members))
+    for group in groups.values():
+        group.sort(key=lambda it: (it.published_at, it.fetched_at))
+        out.append(ArticleGroup(group))
     return out
 
 

@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -123,32 +123,137 @@ def _is_particles(run: str) -> bool:
     return False
 
 
+def _target_aliases(target: LinkTarget) -> Iterator[tuple[str, AliasKind]]:
+    """A target's names and aliases, stripped, each spelling (ignoring case) once: the first kind wins,
+    so an alias repeating the official name keeps the name's higher confidence."""
+    entries: list[tuple[str, AliasKind]] = [(target.name, "name")]
+    if target.name_en:
+        entries.append((target.name_en, "name_en"))
+    entries.extend((a, "alias") for a in target.aliases)
+    seen: set[str] = set()
+    for text, kind in entries:
+        text = text.strip()
+        if not text or text.casefold() in seen:
+            continue
+        seen.add(text.casefold())
+        yield text, kind
+
+
+def _alias_index(targets: Iterable[LinkTarget]) -> dict[str, list[_Alias]]:
+    """casefolded spelling -> the aliases spelled so (several stocks may share one, e.g. a former name)."""
+    by_text: dict[str, list[_Alias]] = defaultdict(list)
+    for target in targets:
+        for text, kind in _target_aliases(target):
+            by_text[text.casefold()].append(_Alias(text, target.code, kind, is_ambiguous(text)))
+    return dict(by_text)
+
+
+def _alias_regex(aliases: Mapping[str, list[_Alias]]) -> re.Pattern[str] | None:
+    """One alternation over every spelling, longest first (``SK하이닉스`` before ``SK``), so one pass of
+    the text finds every candidate; Latin endings need a word boundary and never continue with ``&``."""
+    patterns = []
+    for key in sorted(aliases, key=len, reverse=True):
+        text = aliases[key][0].text
+        pattern = re.escape(text)
+        if _LATIN_END.search(text):
+            pattern += r"(?![0-9A-Za-z&])"
+        patterns.append(pattern)
+    if not patterns:
+        return None
+    left = r"(?<![0-9A-Za-z가-힣])"
+    return re.compile(left + "(?:" + "|".join(patterns) + ")", re.IGNORECASE)
+
+
+_AliasHit = tuple[_Alias, str, int]  # (alias, field, start)
+
+
+@dataclass
+class _Mentions:
+    """What the scan of one item's fields found, before any linking decision: the decision for a stock
+    needs evidence from every field (a code in the body corroborates an alias in the title)."""
+
+    code_hits: dict[str, tuple[str, int]] = field(default_factory=dict)  # tracked code -> first (field, start)
+    aliases: dict[str, list[_AliasHit]] = field(default_factory=lambda: defaultdict(list))  # code -> alias hits
+    unknown_codes: list[str] = field(default_factory=list)
+    context: tuple[str, str] | None = None  # the first market-context word of the item, and its field
+    near: dict[tuple[str, str], str] = field(default_factory=dict)  # (code, field) -> context by a common word
+    texts: list[str] = field(default_factory=list)
+
+    @cached_property
+    def joined(self) -> str:
+        """All the item's text, for negative-context words (looked for only when a decision needs them)."""
+        return "\n".join(self.texts)
+
+    def in_title(self, code: str) -> bool:
+        return any(f == "title" for _, f, _ in self.aliases.get(code, ())) or (
+            self.code_hits.get(code, ("",))[0] == "title"
+        )
+
+
+_Decision = tuple[float, dict[str, Any] | None]  # (confidence, corroboration)
+
+
+def _evidence_matches(code: str, found: list[_AliasHit], mentions: _Mentions) -> list[dict[str, Any]]:
+    """The evidence kept with a link: the code mention first, then up to five alias matches."""
+    evidence = [
+        {"text": a.text, "field": f, "start": p, "kind": a.kind, "ambiguous": a.ambiguous} for a, f, p in found[:5]
+    ]
+    if code in mentions.code_hits:
+        field_name, pos = mentions.code_hits[code]
+        evidence.insert(0, {"text": code, "field": field_name, "start": pos, "kind": "code", "ambiguous": False})
+    return evidence
+
+
+def _decide_with_code(code: str, found: list[_AliasHit], clear: list[_Alias]) -> _Decision:
+    """A tracked code in the text links by itself; when only ambiguous aliases came with it, the code is
+    what corroborates them (and the link says so)."""
+    if found and not clear:
+        return CORROBORATED["code"], {"by": "code", "value": code}
+    confidence = CONFIDENCE["code"]
+    if clear:
+        confidence = max(confidence, max(CONFIDENCE[a.kind] for a in clear))
+    return confidence, None
+
+
+def _corroborate_ambiguous(code: str, found: list[_AliasHit], mentions: _Mentions) -> _Decision | None:
+    """Disambiguation of a stock named only by ambiguous aliases: None (rejected) unless another alias
+    or market context backs it, and never against a negative-context word (기아 … 난민)."""
+    texts = {a.text for a, _, _ in found}
+    if any(w in mentions.joined for t in texts for w in NEGATIVE_CONTEXT.get(t, ())):
+        return None
+    if len(texts) > 1:
+        return CORROBORATED["alias"], {"by": "alias", "value": sorted(texts)}
+    if any(not t.isascii() for t in texts):
+        # A Korean common word needs the context right next to it, not anywhere in the item.
+        nearby = next(((f, w) for (c, f), w in mentions.near.items() if c == code), None)
+        if nearby is None:
+            return None
+        return CORROBORATED["finance_context"], {"by": "finance_context", "value": nearby[1], "field": nearby[0]}
+    if mentions.context is not None:
+        word, field_name = mentions.context
+        return CORROBORATED["finance_context"], {"by": "finance_context", "value": word, "field": field_name}
+    return None
+
+
+def _decide(code: str, mentions: _Mentions) -> _Decision | None:
+    """Scoring of one candidate stock: by code, by an unambiguous alias, or by corroboration."""
+    found = mentions.aliases.get(code, [])
+    clear = [a for a, _, _ in found if not a.ambiguous]
+    if code in mentions.code_hits:
+        return _decide_with_code(code, found, clear)
+    if clear:
+        return max(CONFIDENCE[a.kind] for a in clear), None
+    return _corroborate_ambiguous(code, found, mentions)
+
+
 class StockLinker:
+    """Links items to the tracked stocks ``targets``: built once per run (one regex over every alias),
+    then ``link`` per item."""
+
     def __init__(self, targets: Iterable[LinkTarget]) -> None:
         self.targets = {t.code: t for t in targets}
-        by_text: dict[str, list[_Alias]] = defaultdict(list)
-        for target in self.targets.values():
-            entries: list[tuple[str, AliasKind]] = [(target.name, "name")]
-            if target.name_en:
-                entries.append((target.name_en, "name_en"))
-            entries.extend((a, "alias") for a in target.aliases)
-            seen: set[str] = set()
-            for text, kind in entries:
-                text = text.strip()
-                if not text or text.casefold() in seen:
-                    continue
-                seen.add(text.casefold())
-                by_text[text.casefold()].append(_Alias(text, target.code, kind, is_ambiguous(text)))
-        self._aliases = dict(by_text)
-        patterns = []
-        for key in sorted(by_text, key=len, reverse=True):
-            text = by_text[key][0].text
-            pattern = re.escape(text)
-            if _LATIN_END.search(text):
-                pattern += r"(?![0-9A-Za-z&])"
-            patterns.append(pattern)
-        left = r"(?<![0-9A-Za-z가-힣])"
-        self._regex = re.compile(left + "(?:" + "|".join(patterns) + ")", re.IGNORECASE) if patterns else None
+        self._aliases = _alias_index(self.targets.values())
+        self._regex = _alias_regex(self._aliases)
         self._finance = re.compile("|".join(re.escape(w) for w in FINANCE_CONTEXT), re.IGNORECASE)
 
     # --- matching ---------------------------------------------------------------------------------
@@ -171,83 +276,60 @@ class StockLinker:
                 out.append((alias, match.start()))
         return out
 
-    def link(self, fields: Mapping[str, str | None]) -> LinkResult:
-        """Links for an item whose texts are ``fields`` (e.g. title, summary, body)."""
-        result = LinkResult()
-        code_hits: dict[str, tuple[str, int]] = {}
-        matches: dict[str, list[tuple[_Alias, str, int]]] = defaultdict(list)
-        context: tuple[str, str] | None = None
-        near: dict[tuple[str, str], str] = {}  # (code, field) -> market context next to a Korean common word
-        all_text = []
+    # --- candidate generation ---------------------------------------------------------------------
+    def _scan(self, fields: Mapping[str, str | None]) -> _Mentions:
+        """Every code, alias and market-context mention of the item, field by field."""
+        mentions = _Mentions()
         for field_name, text in fields.items():
             if not text:
                 continue
-            all_text.append(text)
-            for m in _CODE.finditer(text):
-                code = m.group(2)
-                if code in self.targets:
-                    code_hits.setdefault(code, (field_name, m.start(2)))
-                elif m.group(1) == "(" and m.group(3) == ")":
-                    result.unknown_codes.append(code)
-            for alias, pos in self._alias_matches(field_name, text):
-                matches[alias.code].append((alias, field_name, pos))
-                if alias.ambiguous and not alias.text.isascii() and (alias.code, field_name) not in near:
-                    window = text[max(0, pos - CONTEXT_WINDOW):pos + len(alias.text) + CONTEXT_WINDOW]
-                    if hit := self._finance.search(window):
-                        near[(alias.code, field_name)] = hit.group(0)
-            if context is None and (hit := self._finance.search(text)):
-                context = (hit.group(0), field_name)
-        joined = "\n".join(all_text)
+            mentions.texts.append(text)
+            self._scan_codes(field_name, text, mentions)
+            self._scan_aliases(field_name, text, mentions)
+            if mentions.context is None and (hit := self._finance.search(text)):
+                mentions.context = (hit.group(0), field_name)
+        return mentions
 
-        for code in sorted(set(code_hits) | set(matches)):
-            found = matches.get(code, [])
-            evidence_matches = [
-                {"text": a.text, "field": f, "start": p, "kind": a.kind, "ambiguous": a.ambiguous}
-                for a, f, p in found[:5]
-            ]
-            in_title = any(f == "title" for _, f, _ in found) or code_hits.get(code, ("",))[0] == "title"
-            clear = [a for a, _, _ in found if not a.ambiguous]
-            corroboration: dict[str, Any] | None = None
-            if code in code_hits:
-                field_name, pos = code_hits[code]
-                evidence_matches.insert(0, {"text": code, "field": field_name, "start": pos, "kind": "code",
-                                            "ambiguous": False})
-                confidence = CONFIDENCE["code"] if not found or clear else CORROBORATED["code"]
-                if found and not clear:
-                    corroboration = {"by": "code", "value": code}
-                if clear:
-                    confidence = max(confidence, max(CONFIDENCE[a.kind] for a in clear))
-            elif clear:
-                confidence = max(CONFIDENCE[a.kind] for a in clear)
-            else:
-                texts = {a.text for a, _, _ in found}
-                negative = [w for t in texts for w in NEGATIVE_CONTEXT.get(t, ()) if w in joined]
-                if negative:
-                    result.rejected += 1
-                    continue
-                if len(texts) > 1:
-                    corroboration = {"by": "alias", "value": sorted(texts)}
-                    confidence = CORROBORATED["alias"]
-                elif any(not t.isascii() for t in texts):
-                    nearby = [(f, w) for (c, f), w in near.items() if c == code]
-                    if not nearby:
-                        result.rejected += 1
-                        continue
-                    corroboration = {"by": "finance_context", "value": nearby[0][1], "field": nearby[0][0]}
-                    confidence = CORROBORATED["finance_context"]
-                elif context is not None:
-                    corroboration = {"by": "finance_context", "value": context[0], "field": context[1]}
-                    confidence = CORROBORATED["finance_context"]
-                else:
-                    result.rejected += 1
-                    continue
-            if in_title:
+    def _scan_codes(self, field_name: str, text: str, mentions: _Mentions) -> None:
+        """Tracked codes (first mention kept); an untracked code counts only when parenthesised."""
+        for m in _CODE.finditer(text):
+            code = m.group(2)
+            if code in self.targets:
+                mentions.code_hits.setdefault(code, (field_name, m.start(2)))
+            elif m.group(1) == "(" and m.group(3) == ")":
+                mentions.unknown_codes.append(code)
+
+    def _scan_aliases(self, field_name: str, text: str, mentions: _Mentions) -> None:
+        """Alias hits per stock, and market context next to a Korean common word (its only corroboration
+        short of another alias or the code)."""
+        for alias, pos in self._alias_matches(field_name, text):
+            mentions.aliases[alias.code].append((alias, field_name, pos))
+            if alias.ambiguous and not alias.text.isascii() and (alias.code, field_name) not in mentions.near:
+                window = text[max(0, pos - CONTEXT_WINDOW):pos + len(alias.text) + CONTEXT_WINDOW]
+                if hit := self._finance.search(window):
+                    mentions.near[(alias.code, field_name)] = hit.group(0)
+
+    # --- linking ----------------------------------------------------------------------------------
+    def link(self, fields: Mapping[str, str | None]) -> LinkResult:
+        """Links for an item whose texts are ``fields`` (e.g. title, summary, body)."""
+        mentions = self._scan(fields)
+        result = LinkResult(unknown_codes=mentions.unknown_codes)
+        for code in sorted(set(mentions.code_hits) | set(mentions.aliases)):
+            decision = _decide(code, mentions)
+            if decision is None:
+                result.rejected += 1
+                continue
+            confidence, corroboration = decision
+            if mentions.in_title(code):
                 confidence = min(0.99, confidence + TITLE_BONUS)
             result.links.append(
                 StockLink(
                     code=code,
                     confidence=round(confidence, 3),
-                    evidence={"matches": evidence_matches, "corroboration": corroboration},
+                    evidence={
+                        "matches": _evidence_matches(code, mentions.aliases.get(code, []), mentions),
+                        "corroboration": corroboration,
+                    },
                 )
             )
         return result

@@ -35,9 +35,8 @@ sighting always wins over an estimate.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-KST = ZoneInfo("Asia/Seoul")
+from stock_insights.clock import KST
 
 SOURCE_LATENCY: dict[str, timedelta] = {
     "naver": timedelta(minutes=15),

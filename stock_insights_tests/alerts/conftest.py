@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from stock_insights.settings import reset_settings_cache
 from stock_insights_tests.conftest import ServerThread
 
 
@@ -70,7 +71,10 @@ class Receiver:
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    # The receiver listens on loopback, which the webhook policy refuses unless the operator admits it.
+    monkeypatch.setenv("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
+    reset_settings_cache()
     hook = Receiver()
     with ServerThread(hook.app()) as server:
         hook.url = server.url

@@ -14,8 +14,8 @@ from stock_insights.alerts.pipeline import AlertRun, run_alerts
 from stock_insights.alerts.rules import Thresholds
 from stock_insights.alerts.webhook import DeliveryPolicy, WebhookSender
 from stock_insights.calendar import KST
+from stock_insights.market.store import upsert_stocks
 from stock_insights.storage.db import make_engine, session_scope
-from stock_insights.storage.market_data import upsert_stocks
 from stock_insights.storage.migrate import upgrade
 from stock_insights.storage.models import (
     DailyBar,

@@ -98,8 +98,8 @@ def load_market(instance: dg.DagsterInstance) -> None:
 
 def tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult | dg.SkipReason:
     resources = {"database": DatabaseResource(), "dart": DartResource(requests_per_second=50)}
-    context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-    return sensors.dart_new_filings(context)
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+        return sensors.dart_new_filings(context)
 
 
 def execute(request: dg.RunRequest, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:

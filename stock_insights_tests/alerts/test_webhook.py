@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from stock_insights.alerts.destinations import DestinationPolicy
 from stock_insights.alerts.webhook import (
     DeliveryJob,
     DeliveryPolicy,
@@ -30,9 +31,13 @@ class Sleeps(list):
         self.append(seconds)
 
 
+# The local receivers listen on loopback: admitted by the operator's allow-list, as WEBHOOK_ALLOWED_HOSTS would.
+LOOPBACK_ALLOWED = DestinationPolicy.from_entries(["127.0.0.1"], allow_http=False)
+
+
 def _sender(sleeps: Sleeps, **policy) -> WebhookSender:  # type: ignore[no-untyped-def]
     defaults = {"max_attempts": 3, "timeout_seconds": 5.0, "backoff_seconds": 0.5, "retry_after_cap_seconds": 20.0}
-    return WebhookSender(DeliveryPolicy(**{**defaults, **policy}), sleep=sleeps)
+    return WebhookSender(DeliveryPolicy(**{**defaults, **policy}), sleep=sleeps, destinations=LOOPBACK_ALLOWED)
 
 
 def _message() -> dict:

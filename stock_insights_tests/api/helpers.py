@@ -11,23 +11,20 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from api.core.security import hash_password_sync
 from stock_insights.clients.kis import DailyBarRow, MinuteBarRow, OrderBook
-from stock_insights.settings import reset_settings_cache
-from stock_insights.storage.api_queries import DATASET_DISCLOSURES, DATASET_NEWS, DATASET_REPORTS
-from stock_insights.storage.db import bump_dataset_version, make_engine, session_scope
-from stock_insights.storage.forecasts import upsert_evaluations, upsert_predictions
-from stock_insights.storage.market_data import (
-    DATASET_DAILY_BARS,
-    DATASET_FINANCIALS,
-    DATASET_MINUTE_BARS,
-    DATASET_ORDERBOOK,
+from stock_insights.market.store import (
     upsert_daily_bars,
     upsert_minute_bars,
     upsert_orderbooks,
     upsert_stocks,
 )
+from stock_insights.predictors.store import upsert_evaluations, upsert_predictions
+from stock_insights.settings import reset_settings_cache
+from stock_insights.storage.datasets import Dataset
+from stock_insights.storage.db import bump_dataset_version, make_engine, session_scope
 from stock_insights.storage.models import (
     Disclosure,
     FinancialStatementItem,
@@ -60,7 +57,14 @@ class Api:
         return self.client.app.state.api  # type: ignore[attr-defined]
 
     def headers_for(self, user_id: int, role: str) -> dict[str, str]:
-        pair = self.state.tokens.issue(user_id, role, "unused-hash")
+        # Tokens carry the account's current generation (a role change or logout-all revokes older ones).
+        engine = make_engine(self.url)
+        try:
+            with engine.connect() as conn:
+                generation = conn.scalar(select(User.token_generation).where(User.id == user_id)) or 0
+        finally:
+            engine.dispose()
+        pair = self.state.tokens.issue(user_id, role, "unused-hash", generation=generation)
         return {"Authorization": f"Bearer {pair.access_token}"}
 
 
@@ -152,7 +156,7 @@ def seed(url: str) -> None:
                 adjusted=True,
                 source="kis",
             )
-        bump_dataset_version(session, DATASET_DAILY_BARS)
+        bump_dataset_version(session, Dataset.DAILY_BARS)
         upsert_minute_bars(
             session,
             "005930",
@@ -171,7 +175,7 @@ def seed(url: str) -> None:
             ],
             source="kis",
         )
-        bump_dataset_version(session, DATASET_MINUTE_BARS)
+        bump_dataset_version(session, Dataset.MINUTE_BARS)
         upsert_orderbooks(
             session,
             [
@@ -188,7 +192,7 @@ def seed(url: str) -> None:
             ],
             source="kis",
         )
-        bump_dataset_version(session, DATASET_ORDERBOOK)
+        bump_dataset_version(session, Dataset.ORDERBOOK)
         session.add_all(
             FinancialStatementItem(
                 code="005930",
@@ -207,7 +211,7 @@ def seed(url: str) -> None:
             )
             for period in ("202606", "202609")
         )
-        bump_dataset_version(session, DATASET_FINANCIALS)
+        bump_dataset_version(session, Dataset.FINANCIALS)
         for n in range(NEWS_COUNT):
             # Pairs of articles share a publication time: the cursor's id tie-break is exercised.
             published = now - timedelta(hours=n // 2)
@@ -232,7 +236,7 @@ def seed(url: str) -> None:
                 )
             )
             session.add(NewsStockLink(article_id=article.id, code=CODES[n % 3], evidence={}, confidence=1.0))
-        bump_dataset_version(session, DATASET_NEWS)
+        bump_dataset_version(session, Dataset.NEWS)
         session.add_all(
             Disclosure(
                 rcept_no=f"202610{10 + n // 5:02d}{n:06d}",
@@ -249,7 +253,7 @@ def seed(url: str) -> None:
             )
             for n in range(DISCLOSURE_COUNT)
         )
-        bump_dataset_version(session, DATASET_DISCLOSURES)
+        bump_dataset_version(session, Dataset.DISCLOSURES)
         session.add(
             Report(
                 trading_date=BAR_DAYS[-1],
@@ -260,7 +264,7 @@ def seed(url: str) -> None:
                 created_at=now,
             )
         )
-        bump_dataset_version(session, DATASET_REPORTS)
+        bump_dataset_version(session, Dataset.REPORTS)
         predictions = [
             {
                 "model": model,

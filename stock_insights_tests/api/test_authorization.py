@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from stock_insights.ledger import seal_day
 from stock_insights.storage.db import make_engine, session_scope
 from stock_insights.storage.models import Notification
 from stock_insights_tests.api.helpers import BAR_DAYS, PASSWORD, Api, make_user
@@ -59,6 +60,7 @@ def test_every_route_for_every_role(seeded: Api) -> None:
         session.add_all(notes.values())
         session.flush()
         note_ids = {role: n.id for role, n in notes.items()} | {"anonymous": 1}
+        seal_day(session, BAR_DAYS[-1])  # the ledger routes need a sealed day
     engine.dispose()
     # Refresh tokens rotate (a spent one is refused): one per principal, from real logins.
     refresh = {
@@ -108,6 +110,8 @@ def test_every_route_for_every_role(seeded: Api) -> None:
         Call("GET", "/api/v1/evaluations/leaderboard", "user", 200, path="/api/v1/evaluations/leaderboard?window=60"),
         Call("GET", "/api/v1/dashboard/stats", "user", 200),
         Call("GET", "/api/v1/reports/daily/{date}", "user", 200, path=f"/api/v1/reports/daily/{day}"),
+        Call("GET", "/api/v1/ledger/{date}", "user", 200, path=f"/api/v1/ledger/{day}"),
+        Call("GET", "/api/v1/ledger/{date}/canonical", "user", 200, path=f"/api/v1/ledger/{day}/canonical"),
         Call("GET", "/api/v1/notifications", "user", 200),
         Call("POST", "/api/v1/notifications/{notification_id}/read", "user", 200,
              path=lambda p: f"/api/v1/notifications/{note_ids[p]}/read"),

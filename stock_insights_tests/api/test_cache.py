@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 
 from api.core.cache import VersionReader
 from api.core.security import TokenService
-from stock_insights.storage.db import bump_dataset_version, make_engine, session_scope
-from stock_insights.storage.market_data import DATASET_DAILY_BARS, upsert_daily_bars
+from stock_insights.market.store import upsert_daily_bars
+from stock_insights.storage.db import bulk_upsert, make_engine, session_scope, utcnow
+from stock_insights.storage.models import DailyBar
 from stock_insights_tests.api.helpers import PASSWORD, RedisServer, bar, make_user, seed, set_api_env
 
 PRICES = "/api/v1/stocks/005930/prices"
@@ -22,12 +23,17 @@ NEW_DAY = date(2026, 10, 15)
 
 
 def write_bar(url: str, close: float, *, bump: bool = True) -> None:
-    """What ``kis/daily_bars`` does: upsert the bars and bump the dataset version, in one transaction."""
+    """What ``kis/daily_bars`` does: the store's writer upserts the bars and moves the dataset version in one
+    transaction. ``bump=False`` writes the row around the writer, as no code of the project does."""
     engine = make_engine(url)
     with session_scope(engine) as session:
-        upsert_daily_bars(session, "005930", [bar(NEW_DAY, close)], adjusted=True, source="kis")
         if bump:
-            bump_dataset_version(session, DATASET_DAILY_BARS)
+            upsert_daily_bars(session, "005930", [bar(NEW_DAY, close)], adjusted=True, source="kis")
+        else:
+            row = {"code": "005930", "trading_date": NEW_DAY, "adjusted": True, "open": close, "high": close,
+                   "low": close, "close": close, "volume": 1, "trade_value": int(close), "revised": False,
+                   "source": "kis", "fetched_at": utcnow()}
+            bulk_upsert(session, DailyBar.__table__, [row])
     engine.dispose()
 
 

@@ -9,11 +9,12 @@ import pytest
 
 from stock_insights import calendar
 from stock_insights.defs.evaluations.leaderboard import snapshot_rows
+from stock_insights.market.store import upsert_stocks
 from stock_insights.metrics.leaderboard import Settings
 from stock_insights.metrics.scoring import score
+from stock_insights.predictors.store import scored_rows, upsert_evaluations, upsert_predictions
+from stock_insights.storage.datasets import Dataset
 from stock_insights.storage.db import bump_dataset_version, make_engine, session_scope, upsert
-from stock_insights.storage.forecasts import DATASET_LEADERBOARD, scored_rows, upsert_evaluations, upsert_predictions
-from stock_insights.storage.market_data import upsert_stocks
 from stock_insights.storage.models import LeaderboardSnapshot, Prediction
 from stock_insights.universe import KNOWN_LISTINGS
 from stock_insights_tests.api.helpers import Api, make_user
@@ -100,7 +101,7 @@ def _seed(url: str) -> dict:
         session.flush()
         _, rows = snapshot_rows(session, LAST, SETTINGS, experiments=[])
         upsert(session, LeaderboardSnapshot.__table__, rows, update=["payload", "markdown", "created_at"])
-        bump_dataset_version(session, DATASET_LEADERBOARD)
+        bump_dataset_version(session, Dataset.LEADERBOARD)
     engine.dispose()
     return {r["window"]: r["payload"] for r in rows}
 

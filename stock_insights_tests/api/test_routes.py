@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from stock_insights.experiments.assignment import Arm, assign_arm
-from stock_insights.storage.api_queries import DATASET_NEWS
+from stock_insights.storage.datasets import Dataset
 from stock_insights.storage.db import bump_dataset_version, make_engine, session_scope
 from stock_insights.storage.models import NewsArticle, NewsStockLink, Notification
 from stock_insights_tests.api.helpers import BAR_DAYS, CODES, DISCLOSURE_COUNT, NEWS_COUNT, Api, make_user
@@ -53,7 +53,7 @@ def test_cursor_pagination_is_complete_and_stable(seeded: Api) -> None:
             session.add(article)
             session.flush()
             session.add(NewsStockLink(article_id=article.id, code="005930", evidence={}, confidence=1.0))
-        bump_dataset_version(session, DATASET_NEWS)
+        bump_dataset_version(session, Dataset.NEWS)
     engine.dispose()
     rest, cursor = [], first["next_cursor"]
     while cursor:
@@ -240,13 +240,14 @@ def test_watchlist_webhook_notifications_and_roles(seeded: Api) -> None:
     headers = api.headers_for(user_id, "user")
     other = api.headers_for(make_user(api.url, "o@example.com"), "user")
 
-    assert api.client.get("/api/v1/users/me/watchlist", headers=headers).json() == {"items": []}
+    empty = {"items": [], "data_mode": "simulated"}
+    assert api.client.get("/api/v1/users/me/watchlist", headers=headers).json() == empty
     for code in ("035420", "005930", "005930"):  # PUT is idempotent
         assert api.client.put(f"/api/v1/users/me/watchlist/{code}", headers=headers).status_code == 200
     items = api.client.get("/api/v1/users/me/watchlist", headers=headers).json()["items"]
     assert [i["code"] for i in items] == ["035420", "005930"] and items[1]["name"] == "삼성전자"
     assert api.client.put("/api/v1/users/me/watchlist/999999", headers=headers).status_code == 404
-    assert api.client.get("/api/v1/users/me/watchlist", headers=other).json() == {"items": []}
+    assert api.client.get("/api/v1/users/me/watchlist", headers=other).json()["items"] == []
     assert api.client.delete("/api/v1/users/me/watchlist/035420", headers=headers).status_code == 204
     assert api.client.delete("/api/v1/users/me/watchlist/035420", headers=headers).status_code == 404
     assert [i["code"] for i in api.client.get("/api/v1/users/me/watchlist", headers=headers).json()["items"]] == [
@@ -289,6 +290,7 @@ def test_watchlist_webhook_notifications_and_roles(seeded: Api) -> None:
     admin = api.headers_for(admin_id, "admin")
     promoted = api.client.put(f"/api/v1/users/{user_id}/role", json={"role": "analyst"}, headers=admin)
     assert promoted.json()["role"] == "analyst"
+    headers = api.headers_for(user_id, "analyst")  # the role change revoked the user's earlier tokens
     assert api.client.put(f"/api/v1/users/{admin_id}/role", json={"role": "user"}, headers=admin).status_code == 409
     listed = pages(api, "/api/v1/users", admin, limit=2)
     assert sum(len(p) for p in listed) == 3

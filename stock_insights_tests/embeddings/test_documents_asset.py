@@ -13,9 +13,9 @@ from stock_insights.embeddings.embedders import collection_name
 from stock_insights.embeddings.factory import build_embedder
 from stock_insights.embeddings.retrieval import retrieve
 from stock_insights.embeddings.store import VectorStore
+from stock_insights.market.store import upsert_stocks
 from stock_insights.settings import get_settings, reset_settings_cache
 from stock_insights.storage.db import make_engine, session_scope
-from stock_insights.storage.market_data import upsert_stocks
 from stock_insights.storage.migrate import upgrade
 from stock_insights.storage.models import Disclosure, NewsArticle, NewsArticleSource, NewsStockLink
 from stock_insights.universe import KNOWN_LISTINGS

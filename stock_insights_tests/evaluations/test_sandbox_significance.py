@@ -35,9 +35,9 @@ from stock_insights.metrics.comparison import NO_DIFFERENCE, experiment_verdicts
 from stock_insights.metrics.scoring import realized_direction
 from stock_insights.predictors.config import default_registry_path
 from stock_insights.predictors.news_tone import SCALE
+from stock_insights.predictors.store import scored_rows
 from stock_insights.settings import reset_settings_cache
 from stock_insights.storage.db import make_engine, session_scope
-from stock_insights.storage.forecasts import scored_rows
 from stock_insights.storage.models import NewsArticle, Prediction
 from stock_insights_tests.evaluations.conftest import BASELINES, Pipeline, running_pipeline
 

@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 
 from stock_insights import calendar
 from stock_insights.defs.kis.checks import daily_bar_checks, index_bar_check, minute_bar_check, orderbook_check
+from stock_insights.market.store import upsert_stocks
 from stock_insights.storage.db import make_engine, session_scope
-from stock_insights.storage.market_data import upsert_stocks
 from stock_insights.storage.migrate import upgrade
 from stock_insights.storage.models import DailyBar, IndexBar, MinuteBar, OrderBookSnapshot
 from stock_insights.universe import KNOWN_LISTINGS

@@ -13,10 +13,10 @@ from pydantic import SecretStr
 from stock_insights.clients.errors import SourceAuthError, SourceDataError, SourceTransportError
 from stock_insights.clients.kis import KisClient, KisError, MemoryTokenStore
 from stock_insights.clients.ratelimit import LocalRateLimiter
+from stock_insights.market.tokens import SqlTokenStore
 from stock_insights.sandbox.market import SimulatedMarket
 from stock_insights.storage.db import make_engine
 from stock_insights.storage.migrate import upgrade
-from stock_insights.storage.tokens import SqlTokenStore
 from stock_insights_tests.conftest import SANDBOX_APP_KEY, SANDBOX_APP_SECRET
 
 KEY, SECRET = SecretStr(SANDBOX_APP_KEY), SecretStr(SANDBOX_APP_SECRET)

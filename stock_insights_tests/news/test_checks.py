@@ -12,8 +12,8 @@ from stock_insights import calendar
 from stock_insights.defs.dart.assets import corp_code_check, future_filings_check
 from stock_insights.defs.news.checks import news_check_results
 from stock_insights.defs.reports.assets import sources_after_close
+from stock_insights.market.store import upsert_stocks
 from stock_insights.storage.db import make_engine, session_scope, utcnow
-from stock_insights.storage.market_data import upsert_stocks
 from stock_insights.storage.migrate import upgrade
 from stock_insights.storage.models import (
     Disclosure,

@@ -38,8 +38,9 @@ def tick(news_env: str, news_clock: Clock, monkeypatch: pytest.MonkeyPatch):  # 
     resources = {"database": DatabaseResource(), "dart": DartResource(requests_per_second=50)}
 
     def evaluate(cursor: str | None) -> dg.SensorResult | dg.SkipReason:
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-        return dart_new_filings(context)
+        # The database resource opens its engine for the tick and disposes of it after (setup and teardown).
+        with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+            return dart_new_filings(context)
 
     return evaluate
 

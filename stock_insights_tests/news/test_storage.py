@@ -1,4 +1,4 @@
-"""text_data writes on SQLite and PostgreSQL: idempotent, deduplicated, first_seen_at never moved back
+"""corpus.store writes on SQLite and PostgreSQL: idempotent, deduplicated, first_seen_at never moved back
 past a live sighting; and migration 0002 round-trips and matches the models."""
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select
 
 from stock_insights.clients.dart import DisclosureRow
-from stock_insights.storage.db import make_engine, session_scope
-from stock_insights.storage.market_data import upsert_stocks
-from stock_insights.storage.migrate import alembic_config, upgrade
-from stock_insights.storage.models import Base, Disclosure, NewsArticle, NewsArticleSource, NewsStockLink
-from stock_insights.storage.text_data import (
+from stock_insights.corpus.store import (
     disclosures_page,
     ingest_news,
     linker_for_stocks,
     news_page,
     upsert_disclosures,
 )
+from stock_insights.market.store import upsert_stocks
+from stock_insights.storage.db import make_engine, session_scope
+from stock_insights.storage.migrate import alembic_config, upgrade
+from stock_insights.storage.models import Base, Disclosure, NewsArticle, NewsArticleSource, NewsStockLink
 from stock_insights.text.items import NewsItem
 from stock_insights.universe import KNOWN_LISTINGS
 

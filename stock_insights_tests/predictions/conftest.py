@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from stock_insights.llm import LLMCounters, default_client_factory
 from stock_insights.predictors.base import DocumentInput, FinancialInput, PredictionInput, PriceBar
 from stock_insights.predictors.config import ModelEntry, load_registry
-from stock_insights.predictors.llm import LLMCounters, default_client_factory
 from stock_insights.settings import Settings
 
 KEY = "sk-test-sandbox-key"

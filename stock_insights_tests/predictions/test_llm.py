@@ -10,24 +10,24 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from stock_insights.predictors.base import DocumentInput, PredictionOutput
-from stock_insights.predictors.llm import (
+from stock_insights.llm import (
     CostCapReached,
     LLMAnswerError,
     LLMCallError,
     LLMConfigurationError,
     LLMCounters,
-    LLMPredictor,
     MemoryAnswerCache,
     MemorySpendLedger,
+    SqlLLMCache,
     SqlSpendLedger,
     default_client_factory,
 )
+from stock_insights.predictors.base import DocumentInput, PredictionOutput
+from stock_insights.predictors.llm import LLMPredictor
 from stock_insights.predictors.prompts import evidence_id, text_citations
+from stock_insights.predictors.store import upsert_predictions
 from stock_insights.settings import Settings
 from stock_insights.storage.db import make_engine, session_scope, upsert, utcnow
-from stock_insights.storage.forecasts import upsert_predictions
-from stock_insights.storage.llm_cache import SqlLLMCache
 from stock_insights.storage.migrate import upgrade
 from stock_insights.storage.models import Stock
 from stock_insights_tests.predictions.conftest import TARGET, doc, entry, make_input

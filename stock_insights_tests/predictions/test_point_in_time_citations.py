@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from stock_insights.defs.predictions.assets import POINT_IN_TIME_CHECK, cutoff_for
+from stock_insights.predictors.store import upsert_predictions
 from stock_insights.settings import reset_settings_cache
 from stock_insights.storage.db import make_engine, session_scope
-from stock_insights.storage.forecasts import upsert_predictions
 from stock_insights.storage.models import NewsArticle
 from stock_insights_tests.test_slice_end_to_end import materialize
 

@@ -80,7 +80,7 @@ def test_every_model_predicts_and_a_rerun_makes_no_llm_call(  # type: ignore[no-
     ).asset_materialization.metadata  # type: ignore[union-attr]
     assert metadata["llm_calls"].value == first_calls and metadata["replays"].value == 0
     checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
-    assert checks == {"inputs_first_seen_before_cutoff": True}
+    assert checks == {"inputs_first_seen_before_cutoff": True, "forecast_coverage": True}
 
     engine = make_engine(sandbox_env)
     with session_scope(engine) as session:

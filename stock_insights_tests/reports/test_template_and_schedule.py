@@ -9,11 +9,12 @@ import dagster as dg
 import pytest
 
 from stock_insights.calendar import KST
+from stock_insights.llm import SqlLLMCache
+from stock_insights.llm import SqlSpendLedger as ReportSpendLedger
 from stock_insights.reports.facts import pct, points, share, won
 from stock_insights.reports.template import render
-from stock_insights.reports.writer import _URL, ReportSpendLedger, build_messages, numbers_in
+from stock_insights.reports.writer import _URL, build_messages, numbers_in
 from stock_insights.storage.db import make_engine
-from stock_insights.storage.llm_cache import SqlLLMCache
 from stock_insights.storage.migrate import upgrade
 from stock_insights_tests.reports.facts_samples import DAY, market_facts, stock_facts
 

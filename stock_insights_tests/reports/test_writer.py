@@ -13,8 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from openai import OpenAI
 
+from stock_insights.llm import MemoryAnswerCache, default_client_factory
 from stock_insights.predictors.config import ModelEntry, load_registry
-from stock_insights.predictors.llm import MemoryAnswerCache, default_client_factory
 from stock_insights.reports.template import render
 from stock_insights.reports.writer import REPORT_MARKER, ReportWriter, build_messages, check, configured_writer
 from stock_insights.sandbox.openai_api import is_report_request

@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from stock_insights import clock
 from stock_insights.clients.kis.master import make_zip
+from stock_insights.market.store import listing_states_as_of
 from stock_insights.sandbox.listings import collisions, listed_on, listings_by_code
 from stock_insights.sandbox.master import master_file
 from stock_insights.settings import reset_settings_cache
 from stock_insights.storage.db import make_engine, session_scope
-from stock_insights.storage.market_data import listing_states_as_of
 from stock_insights.storage.models import ListingState, Stock
 from stock_insights_tests.conftest import ServerThread
 

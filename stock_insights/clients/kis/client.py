@@ -16,22 +16,21 @@ Protocol facts this code relies on (../shared/reference/sources.md section 2):
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
+import math
 import threading
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic import SecretStr, ValidationError
 
 from stock_insights import clock
 from stock_insights.clients.base_url import service_root
-from stock_insights.clients.errors import SourceAuthError, SourceDataError, SourceError, SourceTransportError
+from stock_insights.clients.errors import SourceAuthError, SourceDataError, SourceError
 from stock_insights.clients.kis.rows import (
     DailyBarRow,
     DailyChart,
@@ -42,11 +41,21 @@ from stock_insights.clients.kis.rows import (
     Statement,
     parse_rows,
 )
-from stock_insights.clients.ratelimit import LocalRateLimiter, RateLimiter
+from stock_insights.clients.ratelimit import LocalWindowLimiter, RateLimiter, WindowLimiter
+from stock_insights.clients.transport import (
+    Backoff,
+    Call,
+    Repeat,
+    Retry,
+    Transport,
+    UpstreamClient,
+    is_html,
+    json_object,
+)
+from stock_insights.clock import KST
 
 log = logging.getLogger(__name__)
 
-KST = ZoneInfo("Asia/Seoul")
 SOURCE = "KIS"
 QUOTATIONS = "/uapi/domestic-stock/v1/quotations"
 DAILY_CHART_PATH = f"{QUOTATIONS}/inquire-daily-itemchartprice"
@@ -121,7 +130,7 @@ def _kst_wall_clock(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=KST).astimezone(UTC)
 
 
-class KisClient:
+class KisClient(UpstreamClient):
     """Synchronous KIS client. Thread-safe for concurrent calls that share one instance."""
 
     def __init__(
@@ -131,7 +140,7 @@ class KisClient:
         app_secret: SecretStr,
         *,
         token_store: TokenStore | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: WindowLimiter | RateLimiter | None = None,
         rate_limit_per_sec: float = 20.0,
         http: httpx.Client | None = None,
         timeout: float = 10.0,
@@ -147,10 +156,6 @@ class KisClient:
         self._app_key = app_key
         self._app_secret = app_secret
         self._tokens = token_store or MemoryTokenStore()
-        self._limiter = limiter or LocalRateLimiter(rate_limit_per_sec)
-        self._http = http or httpx.Client(timeout=timeout)
-        self._owns_http = http is None
-        self._max_attempts = max_attempts
         self._max_rate_limit_retries = max_rate_limit_retries
         self._customer_type = customer_type
         self._sleep = sleep
@@ -160,28 +165,21 @@ class KisClient:
         self.fingerprint = self.key_fingerprint(self.base_url, app_key)
         # A guard against an upstream whose tr_cont or cursor never ends.
         self.max_pages = MAX_PAGES
-        self.stats = {"requests": 0, "rate_limited": 0, "token_issued": 0, "retries": 0}
-        self._stats_lock = threading.Lock()  # callers fetch from several threads (KIS_FETCH_CONCURRENCY)
-
-    def _count(self, name: str) -> None:
-        with self._stats_lock:
-            self.stats[name] += 1
+        # A window limiter: a request counts against the budget from its sending until a window after its answer.
+        limiter = limiter or LocalWindowLimiter(max(1, math.floor(rate_limit_per_sec)))
+        # Callers fetch from several threads (KIS_FETCH_CONCURRENCY): the transport counts under a lock.
+        self._transport = Transport(SOURCE, http=http, timeout=timeout, limiter=limiter, max_attempts=max_attempts,
+                                    sleep=sleep, counters=["rate_limited", "token_issued"])
+        # Token issuance: outside the quotation budget and its counters, slower backoff (one a minute at most).
+        self._token_transport = Transport(
+            SOURCE, http=self._transport.http, max_attempts=max_attempts, backoff=Backoff(1.0, 10.0), sleep=sleep
+        )
 
     @staticmethod
     def key_fingerprint(base_url: str, app_key: SecretStr) -> str:
         """Names an app key (and domain) in caches and budgets without revealing it."""
         material = f"{service_root(base_url, 'uapi')}|{app_key.get_secret_value()}"
         return hashlib.sha256(material.encode()).hexdigest()[:32]
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> KisClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ---- token ------------------------------------------------------------------------------
     def _usable(self, token: CachedToken | None) -> bool:
@@ -206,51 +204,44 @@ class KisClient:
             "appkey": self._app_key.get_secret_value(),
             "appsecret": self._app_secret.get_secret_value(),
         }
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                response = self._http.post(
-                    f"{self.base_url}/oauth2/tokenP", json=body, headers={"content-type": "application/json"}
-                )
-            except httpx.HTTPError as exc:
-                if attempt == self._max_attempts:
-                    raise SourceTransportError(SOURCE, f"token request failed: {type(exc).__name__}") from None
-                self._sleep(min(2.0**attempt, 10.0))
-                continue
-            payload = self._json(response, "/oauth2/tokenP")
-            if payload is None:
-                if attempt == self._max_attempts:
-                    raise SourceTransportError(
-                        SOURCE, "token endpoint answered a body that is not JSON", status=response.status_code
-                    )
-                self._sleep(min(2.0**attempt, 10.0))
-                continue
-            if response.status_code == 200 and payload.get("access_token"):
-                self._count("token_issued")
-                return self._parse_token(payload)
-            code = str(payload.get("error_code") or payload.get("msg_cd") or "")
-            if code == TOKEN_THROTTLED:
-                # Another process issued one within the minute: it lands in the shared store as soon as
-                # that process has its answer, usually within moments of ours.
-                shared = self._await_shared_token()
-                if shared is not None:
-                    return shared
-                if attempt == self._max_attempts:
-                    raise KisError(
-                        SOURCE,
-                        "token issuance throttled (one a minute) and no shared token",
-                        code=code,
-                        status=response.status_code,
-                    )
-                log.warning("KIS token issuance throttled (EGW00133); waiting for the one-minute window")
-                self._sleep(61.0)
-                continue
+        return self._token_transport.send(
+            "POST",
+            f"{self.base_url}/oauth2/tokenP",
+            what="/oauth2/tokenP",
+            classify=self._token_answer,
+            json=body,
+            headers={"content-type": "application/json"},
+        )
+
+    def _token_answer(self, response: httpx.Response, call: Call) -> CachedToken | Retry:
+        payload = json_object(response)
+        if payload is None:
+            return Retry(f"answered a body that is not JSON with HTTP {response.status_code}")
+        if response.status_code == 200 and payload.get("access_token"):
+            self._transport.count("token_issued")
+            return self._parse_token(payload)
+        code = str(payload.get("error_code") or payload.get("msg_cd") or "")
+        if code != TOKEN_THROTTLED:
             raise SourceAuthError(
                 SOURCE,
                 f"token refused: {payload.get('error_description') or payload.get('msg1')}",
                 code=code or None,
                 status=response.status_code,
             )
-        raise AssertionError("unreachable")
+        # Another process issued one within the minute: it lands in the shared store as soon as
+        # that process has its answer, usually within moments of ours.
+        shared = self._await_shared_token()
+        if shared is not None:
+            return shared
+        if call.last:
+            raise KisError(
+                SOURCE,
+                "token issuance throttled (one a minute) and no shared token",
+                code=code,
+                status=response.status_code,
+                retryable=True,
+            )
+        return Retry("token issuance throttled (EGW00133); waiting for the one-minute window", wait=61.0)
 
     def _await_shared_token(self, seconds: float = 5.0, step: float = 0.25) -> CachedToken | None:
         for _ in range(int(seconds / step) + 1):
@@ -276,14 +267,6 @@ class KisClient:
         return CachedToken(access_token=str(payload["access_token"]), expires_at=expires_at, issued_at=now)
 
     # ---- requests ---------------------------------------------------------------------------
-    @staticmethod
-    def _json(response: httpx.Response, path: str) -> dict[str, Any] | None:
-        try:
-            payload = response.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-            return None
-        return payload if isinstance(payload, dict) else None
-
     def _headers(self, tr_id: str, tr_cont: str = "") -> dict[str, str]:
         return {
             "content-type": "application/json; charset=utf-8",
@@ -297,54 +280,42 @@ class KisClient:
 
     def get(self, path: str, tr_id: str, params: dict[str, str], *, tr_cont: str = "") -> tuple[dict[str, Any], str]:
         """One logical GET: budgeted, retried as KIS requires. Returns (body, response tr_cont)."""
-        transport_failures = 0
-        rate_limited = 0
-        token_refreshed = False
-        while True:
-            self._limiter.acquire()
-            self._count("requests")
-            try:
-                response = self._http.get(
-                    f"{self.base_url}{path}", params=params, headers=self._headers(tr_id, tr_cont)
-                )
-            except httpx.TimeoutException:
-                problem = "timed out"
-            except httpx.HTTPError as exc:
-                problem = f"request failed ({type(exc).__name__})"
-            else:
-                payload = self._json(response, path)
-                if payload is None:
-                    kind = "an HTML page" if "html" in response.headers.get("content-type", "") else "malformed JSON"
-                    problem = f"answered {kind} with HTTP {response.status_code}"
-                else:
-                    rt_cd = str(payload.get("rt_cd", "0" if response.status_code == 200 else ""))
-                    if rt_cd == "0" and response.status_code == 200:
-                        return payload, response.headers.get("tr_cont", "")
-                    msg_cd = str(payload.get("msg_cd") or payload.get("error_code") or "")
-                    msg1 = str(payload.get("msg1") or payload.get("error_description") or "").strip()
-                    if msg_cd == RATE_LIMITED and rate_limited < self._max_rate_limit_retries:
-                        rate_limited += 1
-                        self._count("rate_limited")
-                        # Another process spent the budget; back off briefly and take a new slot.
-                        self._sleep(min(0.05 * 2**rate_limited, 2.0))
-                        continue
-                    if msg_cd in (TOKEN_EXPIRED, TOKEN_INVALID) and not token_refreshed:
-                        token_refreshed = True
-                        log.info("KIS token %s; refreshing once", "expired" if msg_cd == TOKEN_EXPIRED else "refused")
-                        self.access_token(force_refresh=True)
-                        continue
-                    raise KisError(
-                        SOURCE,
-                        f"{path} tr_id={tr_id}: {msg1 or 'error'}",
-                        code=msg_cd or None,
-                        status=response.status_code,
-                    )
-            transport_failures += 1
-            self._count("retries")
-            if transport_failures >= self._max_attempts:
-                raise SourceTransportError(SOURCE, f"{path} tr_id={tr_id} {problem} ({transport_failures} attempts)")
-            log.warning("KIS %s %s; retrying (%d/%d)", path, problem, transport_failures, self._max_attempts)
-            self._sleep(min(0.5 * 2**transport_failures, 8.0))
+        return self._transport.send(
+            "GET",
+            f"{self.base_url}{path}",
+            what=f"{path} tr_id={tr_id}",
+            classify=self._answer,
+            prepare=lambda: {"headers": self._headers(tr_id, tr_cont)},
+            params=params,
+        )
+
+    def _answer(self, response: httpx.Response, call: Call) -> tuple[dict[str, Any], str] | Retry | Repeat:
+        """Gateway errors come as HTTP 500 with the JSON envelope: the body decides, whatever the status."""
+        payload = json_object(response)
+        if payload is None:
+            kind = "an HTML page" if is_html(response) else "malformed JSON"
+            return Retry(f"answered {kind} with HTTP {response.status_code}")
+        rt_cd = str(payload.get("rt_cd", "0" if response.status_code == 200 else ""))
+        if rt_cd == "0" and response.status_code == 200:
+            return payload, response.headers.get("tr_cont", "")
+        msg_cd = str(payload.get("msg_cd") or payload.get("error_code") or "")
+        msg1 = str(payload.get("msg1") or payload.get("error_description") or "").strip()
+        if msg_cd == RATE_LIMITED and call.counts["rate_limited"] < self._max_rate_limit_retries:
+            self._transport.count("rate_limited")
+            # Another process spent the budget; back off briefly and take a new slot.
+            return Repeat(min(0.05 * 2 ** call.tally("rate_limited"), 2.0))
+        if msg_cd in (TOKEN_EXPIRED, TOKEN_INVALID) and not call.counts["token_refreshed"]:
+            call.tally("token_refreshed")
+            log.info("KIS token %s; refreshing once", "expired" if msg_cd == TOKEN_EXPIRED else "refused")
+            self.access_token(force_refresh=True)
+            return Repeat()
+        raise KisError(
+            SOURCE,
+            f"{call.what}: {msg1 or 'error'}",
+            code=msg_cd or None,
+            status=response.status_code,
+            retryable=msg_cd == RATE_LIMITED,
+        )
 
     # ---- endpoints ---------------------------------------------------------------------------
     @staticmethod

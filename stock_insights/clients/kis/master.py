@@ -28,7 +28,6 @@ group code or market, a duplicated short code. Nothing is returned for a file wi
 from __future__ import annotations
 
 import io
-import logging
 import re
 import time
 import zipfile
@@ -40,9 +39,8 @@ import httpx
 from pydantic import BaseModel, ConfigDict
 
 from stock_insights.clients.base_url import service_root
-from stock_insights.clients.errors import SourceDataError, SourceError, SourceTransportError
-
-log = logging.getLogger(__name__)
+from stock_insights.clients.errors import SourceDataError
+from stock_insights.clients.transport import Transport, UpstreamClient
 
 SOURCE = "KIS master"
 DEFAULT_BASE_URL = "https://new.real.download.dws.co.kr"
@@ -202,62 +200,14 @@ def parse_master(content: bytes, market: str) -> list[MasterRow]:
     file = _member_name(market)
     layout = LAYOUTS[market]
     tail_bytes = TAIL_BYTES[market]
-    if not content.strip():
-        raise MasterFileError(file, "empty file (no listing)")
-    if b"\x00" in content:
-        raise MasterFileError(file, "holds NUL bytes: not cp949 text (UTF-16?)", line=content[: content.index(b"\x00")]
-                              .count(b"\n") + 1)
-    lines = content.split(b"\n")
-    if lines and lines[-1] in (b"", b"\r"):
-        lines.pop()
     rows: list[MasterRow] = []
     seen: dict[str, int] = {}
-    for number, raw in enumerate(lines, start=1):
-        raw = raw.rstrip(b"\r")
-        if not raw.strip():
-            raise MasterFileError(file, "empty line", line=number)
-        if len(raw) <= HEAD_BYTES + tail_bytes:
-            raise MasterFileError(file, f"truncated line: {len(raw)} bytes, at least {HEAD_BYTES + tail_bytes + 1} "
-                                  f"expected (codes {HEAD_BYTES}, a name, a {tail_bytes}-byte tail)", line=number)
-        tail = raw[-tail_bytes:]
-        name = _decode_name(raw[HEAD_BYTES:-tail_bytes], file, number)
-        if not tail.isascii():
-            raise MasterFileError(file, f"truncated line: its last {tail_bytes} bytes (the fixed-width tail) are not "
-                                  "all ASCII, so they overlap the name", line=number)
-        try:
-            code = raw[:SHORT_CODE_BYTES].decode("ascii").strip()
-            standard = raw[SHORT_CODE_BYTES:HEAD_BYTES].decode("ascii").strip()
-        except UnicodeDecodeError:
-            raise MasterFileError(file, "the codes are not ASCII (shifted or damaged line)", line=number) from None
-        if not _SHORT_CODE.match(code):
-            raise MasterFileError(file, f"bad short code {code!r}", line=number)
-        if not _STANDARD_CODE.match(standard):
-            raise MasterFileError(file, f"bad standard code {standard!r} for {code}", line=number)
-        if not name:
-            raise MasterFileError(file, f"no name for {code}", line=number)
-        text = tail.decode("ascii")
-        fields: dict[str, str] = {}
-        pos = 0
-        for field_name, width in layout:
-            fields[field_name] = text[pos:pos + width].strip()
-            pos += width
-        for flag in _FLAG_FIELDS:
-            if fields[flag] not in _FLAGS:
-                raise MasterFileError(file, f"{flag} is {fields[flag]!r}, not Y/N: truncated or shifted line?",
-                                      line=number)
+    for number, raw in enumerate(_master_lines(content, file), start=1):
+        code, standard, name, text = _split_line(raw.rstrip(b"\r"), file, number, tail_bytes)
+        fields = _tail_fields(text, layout, file, number)
         security_type, kind = _security_type(fields["scrt_grp_cls_code"], fields, file, number)
-        listed_raw = fields["stck_lstn_date"]
-        listed_on: date | None = None
-        if listed_raw and listed_raw != "00000000":
-            try:
-                listed_on = date(int(listed_raw[:4]), int(listed_raw[4:6]), int(listed_raw[6:8]))
-            except ValueError:
-                raise MasterFileError(file, f"listing date {listed_raw!r} is not YYYYMMDD", line=number) from None
-        par_raw = fields["stck_fcam"]
-        try:
-            par_value = float(par_raw) if par_raw else None
-        except ValueError:
-            raise MasterFileError(file, f"par value {par_raw!r} is not a number", line=number) from None
+        listed_on = _listing_date(fields["stck_lstn_date"], file, number)
+        par_value = _par_value(fields["stck_fcam"], file, number)
         if code in seen:
             raise MasterFileError(file, f"duplicated code {code} (first on line {seen[code]})", line=number)
         seen[code] = number
@@ -283,6 +233,80 @@ def parse_master(content: bytes, market: str) -> list[MasterRow]:
             )
         )
     return rows
+
+
+def _master_lines(content: bytes, file: str) -> list[bytes]:
+    """The file's lines after the whole-file checks: an empty file or NUL bytes (UTF-16) are refused
+    up front, since every line would fail and the line-level message would hide the real cause."""
+    if not content.strip():
+        raise MasterFileError(file, "empty file (no listing)")
+    if b"\x00" in content:
+        raise MasterFileError(file, "holds NUL bytes: not cp949 text (UTF-16?)", line=content[: content.index(b"\x00")]
+                              .count(b"\n") + 1)
+    lines = content.split(b"\n")
+    if lines and lines[-1] in (b"", b"\r"):
+        lines.pop()
+    return lines
+
+
+def _split_line(raw: bytes, file: str, number: int, tail_bytes: int) -> tuple[str, str, str, str]:
+    """(short code, standard code, name, tail text) of one line. The name has no fixed width, so the
+    line is cut from both ends; the checks make sure the cut did not land inside the name or codes."""
+    if not raw.strip():
+        raise MasterFileError(file, "empty line", line=number)
+    if len(raw) <= HEAD_BYTES + tail_bytes:
+        raise MasterFileError(file, f"truncated line: {len(raw)} bytes, at least {HEAD_BYTES + tail_bytes + 1} "
+                              f"expected (codes {HEAD_BYTES}, a name, a {tail_bytes}-byte tail)", line=number)
+    tail = raw[-tail_bytes:]
+    name = _decode_name(raw[HEAD_BYTES:-tail_bytes], file, number)
+    if not tail.isascii():
+        raise MasterFileError(file, f"truncated line: its last {tail_bytes} bytes (the fixed-width tail) are not "
+                              "all ASCII, so they overlap the name", line=number)
+    try:
+        code = raw[:SHORT_CODE_BYTES].decode("ascii").strip()
+        standard = raw[SHORT_CODE_BYTES:HEAD_BYTES].decode("ascii").strip()
+    except UnicodeDecodeError:
+        raise MasterFileError(file, "the codes are not ASCII (shifted or damaged line)", line=number) from None
+    if not _SHORT_CODE.match(code):
+        raise MasterFileError(file, f"bad short code {code!r}", line=number)
+    if not _STANDARD_CODE.match(standard):
+        raise MasterFileError(file, f"bad standard code {standard!r} for {code}", line=number)
+    if not name:
+        raise MasterFileError(file, f"no name for {code}", line=number)
+    return code, standard, name, tail.decode("ascii")
+
+
+def _tail_fields(text: str, layout: tuple[tuple[str, int], ...], file: str, number: int) -> dict[str, str]:
+    """The fixed-width tail cut by ``layout``. A Y/N flag holding anything else is the cheapest sign
+    of a shifted line, so the flags are checked before any field is interpreted."""
+    fields: dict[str, str] = {}
+    pos = 0
+    for field_name, width in layout:
+        fields[field_name] = text[pos:pos + width].strip()
+        pos += width
+    for flag in _FLAG_FIELDS:
+        if fields[flag] not in _FLAGS:
+            raise MasterFileError(file, f"{flag} is {fields[flag]!r}, not Y/N: truncated or shifted line?",
+                                  line=number)
+    return fields
+
+
+def _listing_date(raw: str, file: str, number: int) -> date | None:
+    """``stck_lstn_date`` (YYYYMMDD); blank or all zeros means the file does not say."""
+    if not raw or raw == "00000000":
+        return None
+    try:
+        return date(int(raw[:4]), int(raw[4:6]), int(raw[6:8]))
+    except ValueError:
+        raise MasterFileError(file, f"listing date {raw!r} is not YYYYMMDD", line=number) from None
+
+
+def _par_value(raw: str, file: str, number: int) -> float | None:
+    """``stck_fcam`` as a number; blank is unknown, anything else unparsable is a damaged line."""
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        raise MasterFileError(file, f"par value {raw!r} is not a number", line=number) from None
 
 
 def unzip_master(archive: bytes, market: str) -> bytes:
@@ -330,7 +354,7 @@ def make_zip(market: str, content: bytes) -> bytes:
 
 
 # --- the download ---------------------------------------------------------------------------------
-class MasterClient:
+class MasterClient(UpstreamClient):
     """Downloads and parses the master files from ``base_url`` (``KIS_MASTER_BASE_URL``)."""
 
     def __init__(
@@ -343,49 +367,16 @@ class MasterClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.base_url = service_root(base_url, MASTER_PATH)
-        self._http = http or httpx.Client(timeout=timeout, follow_redirects=True)
-        self._owns_http = http is None
-        self._max_attempts = max_attempts
-        self._sleep = sleep
-        self.stats = {"requests": 0, "retries": 0}
-
-    def close(self) -> None:
-        if self._owns_http:
-            self._http.close()
-
-    def __enter__(self) -> MasterClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._transport = Transport(
+            SOURCE, http=http, timeout=timeout, follow_redirects=True, max_attempts=max_attempts, sleep=sleep
+        )
 
     def url(self, market: str) -> str:
         return f"{self.base_url}{MASTER_PATH}/{_member_name(market)}.zip"
 
     def download(self, market: str) -> bytes:
         url = self.url(market)
-        failures = 0
-        while True:
-            self.stats["requests"] += 1
-            try:
-                response = self._http.get(url)
-            except httpx.TimeoutException:
-                problem = "timed out"
-            except httpx.HTTPError as exc:
-                problem = f"request failed ({type(exc).__name__})"
-            else:
-                if response.status_code == 200:
-                    return response.content
-                if response.status_code < 500 and response.status_code != 429:
-                    raise SourceError(SOURCE, f"{url} answered HTTP {response.status_code}",
-                                      status=response.status_code)
-                problem = f"answered HTTP {response.status_code}"
-            failures += 1
-            self.stats["retries"] += 1
-            if failures >= self._max_attempts:
-                raise SourceTransportError(SOURCE, f"{url} {problem} ({failures} attempts)")
-            log.warning("%s %s %s; retrying (%d/%d)", SOURCE, url, problem, failures, self._max_attempts)
-            self._sleep(min(0.5 * 2**failures, 8.0))
+        return self._transport.send("GET", url, what=url).content
 
     def fetch(self, market: str) -> list[MasterRow]:
         return parse_master_zip(self.download(market), market)

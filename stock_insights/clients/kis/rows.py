@@ -10,13 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from typing import Any, Literal, TypeVar
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from stock_insights.clients.errors import SourceDataError
+from stock_insights.clock import KST
 
-KST = ZoneInfo("Asia/Seoul")
 SOURCE = "KIS"
 # Financial statements arrive in 억원 (100 million won).
 EOK = 100_000_000

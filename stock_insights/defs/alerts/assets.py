@@ -10,6 +10,7 @@ from stock_insights import clock
 from stock_insights.alerts.pipeline import run_alerts
 from stock_insights.alerts.rules import Thresholds
 from stock_insights.alerts.webhook import DeliveryPolicy, WebhookSender
+from stock_insights.defs import keys
 from stock_insights.defs.metadata import data_mode, definition_metadata, run_metadata
 from stock_insights.defs.partitions import partition_days, previous_and_same_trading_day, trading_days
 from stock_insights.defs.resources import DatabaseResource
@@ -45,11 +46,11 @@ def _thresholds_metadata() -> dict[str, object]:
     partitions_def=trading_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[
-        dg.AssetKey(["dart", "disclosures"]),
-        dg.AssetKey(["predictions", "daily"]),
-        dg.AssetKey(["kis", "minute_bars"]),
+        keys.DART_DISCLOSURES,
+        keys.PREDICTIONS,
+        keys.KIS_MINUTE_BARS,
         dg.AssetDep(["kis", "daily_bars"], partition_mapping=previous_and_same_trading_day),
-        *(dg.AssetKey(["news", source]) for source in NEWS_SOURCES),
+        *(keys.news(source) for source in NEWS_SOURCES),
     ],
     metadata=definition_metadata(
         table="notifications, webhook_deliveries",

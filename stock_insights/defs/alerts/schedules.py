@@ -9,6 +9,7 @@ import dagster as dg
 from stock_insights import clock
 from stock_insights.alerts.rules import partition_day_at
 from stock_insights.calendar import KST
+from stock_insights.clock import KST_NAME
 
 INTERVAL = timedelta(minutes=10)
 
@@ -22,7 +23,7 @@ def alert_partitions(when: datetime) -> list[str]:
 @dg.schedule(
     name="alerts_every_10_minutes",
     cron_schedule="*/10 * * * *",
-    execution_timezone="Asia/Seoul",
+    execution_timezone=KST_NAME,
     target=dg.AssetSelection.assets(["alerts", "notifications"]),
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every 10 minutes: alerts of the current trading day's window (the dart_new_filings sensor also "

@@ -8,6 +8,7 @@ windows by the client).
 """
 
 from datetime import date, timedelta
+from typing import cast
 
 import dagster as dg
 from pydantic import Field
@@ -16,13 +17,7 @@ from sqlalchemy.orm import Session
 from stock_insights import calendar, clock
 from stock_insights.clients.dart import DartQuotaExceeded
 from stock_insights.clients.errors import SourceAuthError, SourceError
-from stock_insights.defs.dart.resources import DartResource
-from stock_insights.defs.metadata import data_mode, definition_metadata, run_metadata
-from stock_insights.defs.partitions import partition_days, trading_days
-from stock_insights.defs.resources import DatabaseResource
-from stock_insights.storage.db import session_scope, utcnow
-from stock_insights.storage.market_data import active_stocks
-from stock_insights.storage.text_data import (
+from stock_insights.corpus.store import (
     future_dated_disclosures,
     set_dart_corp_codes,
     stocks_without_corp_code,
@@ -30,9 +25,16 @@ from stock_insights.storage.text_data import (
     upsert_dart_financials,
     upsert_disclosures,
 )
+from stock_insights.defs import keys
+from stock_insights.defs.dart.resources import DartResource
+from stock_insights.defs.metadata import data_mode, definition_metadata, run_metadata
+from stock_insights.defs.partitions import partition_days, trading_days
+from stock_insights.defs.resources import DatabaseResource
+from stock_insights.market.store import active_stocks
+from stock_insights.storage.db import session_scope, utcnow
 
-UNIVERSE = dg.AssetKey(["universe", "stocks"])
-CORP_CODES = dg.AssetKey(["dart", "corp_codes"])
+UNIVERSE = keys.UNIVERSE
+CORP_CODES = keys.DART_CORP_CODES
 # Run tags a filing-triggered run carries (set by the dart_new_filings sensor).
 FILING_CODES_TAG = "stock_insights/filing_codes"
 FILING_RCEPT_NOS_TAG = "stock_insights/rcept_nos"
@@ -98,7 +100,7 @@ def corp_codes(
     with session_scope(database.engine) as session:
         # What is stored, not what this answer held: a stock left without a corp code fails the check.
         check = corp_code_check(session)
-    missing = check.metadata["missing"].value
+    missing = cast(list[str], check.metadata["missing"].value)  # corp_code_check's list of codes
     if missing:
         context.log.warning(f"no corp code in corpCode.xml for tracked stocks {missing}")
     listed = sum(1 for row in batch.rows if row.stock_code)

@@ -6,8 +6,9 @@ import dagster as dg
 
 from stock_insights import calendar, clock
 from stock_insights.calendar import KST
+from stock_insights.clock import KST_NAME
 
-TIMEZONE = "Asia/Seoul"
+TIMEZONE = KST_NAME
 
 dart_corp_codes_daily = dg.ScheduleDefinition(
     name="dart_corp_codes_daily",

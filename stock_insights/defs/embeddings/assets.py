@@ -1,6 +1,6 @@
 """``embeddings/documents``: every news article, disclosure and report in Milvus once."""
 
-from datetime import datetime, time
+from datetime import date, datetime, time
 
 import dagster as dg
 
@@ -9,14 +9,13 @@ from stock_insights.calendar import KST
 from stock_insights.defs.metadata import definition_metadata, run_metadata
 from stock_insights.defs.partitions import partition_days, trading_days
 from stock_insights.defs.resources import DatabaseResource, EmbeddingsResource
-from stock_insights.embeddings.store import VectorRecord, vector_id
-from stock_insights.storage.db import bump_dataset_version, session_scope
-from stock_insights.storage.documents import (
-    DATASET_EMBEDDINGS,
+from stock_insights.embeddings.documents import (
     documents_seen_between,
     register,
     registered_hashes,
 )
+from stock_insights.embeddings.store import VectorRecord, vector_id
+from stock_insights.storage.db import session_scope
 
 # Documents are filed under the trading day on or before the KST date we first saw them: a partition
 # covers its session day and the days up to the next session (Friday's holds the weekend).
@@ -27,7 +26,7 @@ TEXT_ASSETS = [
 ]
 
 
-def window(day) -> tuple[datetime, datetime]:  # type: ignore[no-untyped-def]
+def window(day: date) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time(0), tzinfo=KST)
     end = datetime.combine(calendar.next_session(day), time(0), tzinfo=KST)
     return start, end
@@ -84,7 +83,6 @@ def documents(
         per_doc = result.tokens // max(1, len(batch))
         with session_scope(database.engine) as session:
             register(session, store.collection, [(d, r.id, per_doc) for d, r in zip(batch, records, strict=True)])
-            bump_dataset_version(session, DATASET_EMBEDDINGS)
     store.close()
     by_type: dict[str, int] = {}
     for d in todo:

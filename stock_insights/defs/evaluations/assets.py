@@ -15,8 +15,8 @@ from stock_insights.defs.metadata import definition_metadata, run_metadata
 from stock_insights.defs.partitions import partition_days, trading_days
 from stock_insights.defs.resources import DatabaseResource
 from stock_insights.metrics.evaluations import MAX_HORIZON, evaluation_rows
+from stock_insights.predictors.store import upsert_evaluations
 from stock_insights.storage.db import session_scope
-from stock_insights.storage.forecasts import upsert_evaluations
 
 # Partition offsets count trading days (holidays are not partitions), so they are sessions.
 FORECASTS_EXITING_HERE = dg.TimeWindowPartitionMapping(start_offset=-(MAX_HORIZON - 1), end_offset=0)
@@ -65,7 +65,7 @@ def daily_evaluations(context: dg.AssetExecutionContext, database: DatabaseResou
         for key, n in sorted(counts.items())
         if key.startswith("n/") and n
     }
-    by_horizon = defaultdict(int)
+    by_horizon: defaultdict[str, int] = defaultdict(int)
     for key, n in counts.items():
         if key.startswith("n/"):
             by_horizon[key.rsplit("/", 1)[1]] += n

@@ -7,30 +7,32 @@ them means nothing), and A/B verdicts whose Diebold-Mariano test allows for the 
 """
 
 import base64
-from datetime import timedelta
+from datetime import date, timedelta
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from stock_insights import calendar
 from stock_insights.defs.metadata import definition_metadata, run_metadata
 from stock_insights.defs.partitions import partition_days, trading_days
 from stock_insights.defs.resources import DatabaseResource
 from stock_insights.metrics.comparison import experiment_verdicts
+from stock_insights.metrics.leaderboard import Leaderboard, build_leaderboards, to_jsonable
 from stock_insights.metrics.leaderboard import Settings as MetricSettings
-from stock_insights.metrics.leaderboard import build_leaderboards, to_jsonable
 from stock_insights.metrics.plots import reliability_svg
+from stock_insights.predictors.store import scored_rows, upsert_leaderboard_snapshots
 from stock_insights.settings import get_settings
-from stock_insights.storage.db import bump_dataset_version, session_scope, upsert, utcnow
-from stock_insights.storage.forecasts import DATASET_EVALUATIONS, DATASET_LEADERBOARD, scored_rows
-from stock_insights.storage.models import Experiment, ExperimentArm, LeaderboardSnapshot
+from stock_insights.storage.db import session_scope, utcnow
+from stock_insights.storage.models import Experiment, ExperimentArm
 
 WINDOWS = (20, 60, 250)
 HORIZON_5 = 5
 
 
-def _fmt(value, pattern: str = "{:.3f}") -> str:  # type: ignore[no-untyped-def]
+def _fmt(value: object, pattern: str = "{:.3f}") -> str:
     return "–" if value is None else pattern.format(value)
 
 
@@ -108,7 +110,7 @@ def leaderboard(context: dg.AssetExecutionContext, database: DatabaseResource) -
                 context.log.warning(f"no scored prediction up to {day}: no leaderboard")
                 continue
             boards, rows = built
-            upsert(session, LeaderboardSnapshot.__table__, rows, update=["payload", "markdown", "created_at"])
+            upsert_leaderboard_snapshots(session, rows)
             last_tables = "\n\n".join(r["markdown"] for r in rows)
             board = boards[
                 max(b for b in boards if boards[b].models) if any(boards[b].models for b in boards) else WINDOWS[0]
@@ -118,7 +120,6 @@ def leaderboard(context: dg.AssetExecutionContext, database: DatabaseResource) -
             )
             last_path = plots_dir / f"reliability_{day.isoformat()}_{board.window}.svg"
             last_path.write_text(last_svg)
-        bump_dataset_version(session, DATASET_LEADERBOARD, DATASET_EVALUATIONS)
     image = base64.b64encode(last_svg.encode()).decode() if last_svg else ""
     metadata = run_metadata(len(days), [], leaderboard=dg.MetadataValue.md(last_tables or "_no scored predictions_"))
     if last_path is not None:
@@ -128,7 +129,9 @@ def leaderboard(context: dg.AssetExecutionContext, database: DatabaseResource) -
     return dg.MaterializeResult(metadata=metadata)
 
 
-def snapshot_rows(session, day, metric_settings: MetricSettings, experiments: list):  # type: ignore[no-untyped-def]
+def snapshot_rows(
+    session: Session, day: date, metric_settings: MetricSettings, experiments: list
+) -> tuple[dict[int, Leaderboard], list[dict[str, Any]]] | None:
     """(the horizon-1 boards, the ``leaderboards`` rows of ``day``: one per window) or None without scored rows.
 
     What the asset stores and the API serves: ``payload`` is ``to_jsonable`` of the horizon-1 board, with
@@ -166,7 +169,9 @@ def verdicts(frame: pd.DataFrame, experiments: list, horizon: int) -> dict:
     return out
 
 
-def horizon_5_boards(session, first, day, metric_settings: MetricSettings, experiments: list) -> dict[int, dict]:  # type: ignore[no-untyped-def]
+def horizon_5_boards(
+    session: Session, first: date, day: date, metric_settings: MetricSettings, experiments: list
+) -> dict[int, dict]:
     """The horizon-5 boards by window (empty without scored horizon-5 forecasts), portfolio left out."""
     frame = pd.DataFrame(scored_rows(session, first, day, horizon=HORIZON_5))
     if frame.empty:

@@ -18,20 +18,15 @@ from stock_insights.calendar import KST
 from stock_insights.clients.errors import SourceError
 from stock_insights.clients.kis import KisClient
 from stock_insights.clients.kis.client import INDEX_CODES
-from stock_insights.collection import Dataset, IntradayPolicy, plan_window, window_number
+from stock_insights.clock import KST_NAME
+from stock_insights.collection import Dataset, IntradayPolicy, WindowPlan, plan_window, window_number
+from stock_insights.defs import keys
 from stock_insights.defs.kis.checks import daily_bar_checks, index_bar_check, minute_bar_check, orderbook_check
 from stock_insights.defs.metadata import data_mode, definition_metadata, run_metadata
 from stock_insights.defs.partitions import partition_days, trading_days
 from stock_insights.defs.resources import DatabaseResource, KisResource
-from stock_insights.settings import get_settings
-from stock_insights.storage.activity import codes_by_traded_value, last_minute_bar_times, watched_codes
-from stock_insights.storage.db import bump_dataset_version, session_scope
-from stock_insights.storage.market_data import (
-    DATASET_DAILY_BARS,
-    DATASET_FINANCIALS,
-    DATASET_INDEX_BARS,
-    DATASET_MINUTE_BARS,
-    DATASET_ORDERBOOK,
+from stock_insights.market.activity import codes_by_traded_value, last_minute_bar_times, watched_codes
+from stock_insights.market.store import (
     active_stocks,
     upsert_daily_bars,
     upsert_index_bars,
@@ -39,14 +34,16 @@ from stock_insights.storage.market_data import (
     upsert_minute_bars,
     upsert_orderbooks,
 )
+from stock_insights.settings import get_settings
+from stock_insights.storage.db import session_scope
 
 T = TypeVar("T")
-UNIVERSE = dg.AssetKey(["universe", "stocks"])
+UNIVERSE = keys.UNIVERSE
 
 
 @contextmanager
-def kis_session(kis: KisResource, database: DatabaseResource) -> Iterator[KisClient]:
-    client = kis.client(database)
+def kis_session(kis: KisResource) -> Iterator[KisClient]:
+    client = kis.client()
     try:
         yield client
     finally:
@@ -86,7 +83,9 @@ def fetch_all(
     return out
 
 
-def intraday_plan(database: DatabaseResource, dataset: Dataset, codes: list[str], day: date, *, catch_up: bool):
+def intraday_plan(
+    database: DatabaseResource, dataset: Dataset, codes: list[str], day: date, *, catch_up: bool
+) -> WindowPlan:
     """The intraday policy's plan for this window (``stock_insights.collection``), from the watchlists and the
     previous session's traded value."""
     policy = IntradayPolicy.from_settings(get_settings())
@@ -138,7 +137,7 @@ def request_metadata(client: KisClient) -> dict[str, int]:
             "non-negative volume.",
         ),
     ],
-    automation_condition=dg.AutomationCondition.on_cron("40 15 * * 1-5", "Asia/Seoul"),
+    automation_condition=dg.AutomationCondition.on_cron("40 15 * * 1-5", KST_NAME),
 )
 def daily_bars(context: dg.AssetExecutionContext, database: DatabaseResource, kis: KisResource) -> dg.MaterializeResult:
     days = partition_days(context)
@@ -146,7 +145,7 @@ def daily_bars(context: dg.AssetExecutionContext, database: DatabaseResource, ki
     if calendar.session_close(last) > clock.now():
         raise dg.Failure(f"the {last} session has not closed yet; daily bars exist after its close")
     codes = tracked_codes(database)
-    with kis_session(kis, database) as client:
+    with kis_session(kis) as client:
         started = perf_counter()
         charts = fetch_all(codes, lambda code: client.daily_chart(code, first, last, adjusted=True), "KIS daily chart")
         stats = {**request_metadata(client), "kis_fetch_seconds": round(perf_counter() - started, 3)}
@@ -161,7 +160,6 @@ def daily_bars(context: dg.AssetExecutionContext, database: DatabaseResource, ki
             )
             for code, chart in charts.items()
         )
-        bump_dataset_version(session, DATASET_DAILY_BARS)
     with session_scope(database.engine) as session:
         checks = daily_bar_checks(session, codes, days)
     preview = [
@@ -212,14 +210,14 @@ def daily_bars(context: dg.AssetExecutionContext, database: DatabaseResource, ki
             description="Both indices have a bar for every session of the run's days.",
         )
     ],
-    automation_condition=dg.AutomationCondition.on_cron("40 15 * * 1-5", "Asia/Seoul"),
+    automation_condition=dg.AutomationCondition.on_cron("40 15 * * 1-5", KST_NAME),
 )
 def index_bars(context: dg.AssetExecutionContext, database: DatabaseResource, kis: KisResource) -> dg.MaterializeResult:
     days = partition_days(context)
     first, last = min(days), max(days)
     if calendar.session_close(last) > clock.now():
         raise dg.Failure(f"the {last} session has not closed yet; index bars exist after its close")
-    with kis_session(kis, database) as client:
+    with kis_session(kis) as client:
         charts = fetch_all(
             list(INDEX_CODES.values()), lambda code: client.index_chart(code, first, last), "KIS index chart"
         )
@@ -230,7 +228,6 @@ def index_bars(context: dg.AssetExecutionContext, database: DatabaseResource, ki
             upsert_index_bars(session, code, [b for b in bars if b.trading_date in wanted], source="kis")
             for code, bars in charts.items()
         )
-        bump_dataset_version(session, DATASET_INDEX_BARS)
     with session_scope(database.engine) as session:
         check = index_bar_check(session, list(INDEX_CODES.values()), days)
     preview = [
@@ -289,7 +286,7 @@ def minute_bars(
     }
     todo = [code for code in plan.fetch if resume[code] <= until]
 
-    with kis_session(kis, database) as client:
+    with kis_session(kis) as client:
         if is_today:
             bars = fetch_all(
                 todo, lambda c: client.minute_chart_today(c, since=resume[c], until=until), "KIS minute chart"
@@ -303,8 +300,6 @@ def minute_bars(
         stats = request_metadata(client)
     with session_scope(database.engine) as session:
         written = sum(upsert_minute_bars(session, code, rows, source="kis") for code, rows in bars.items())
-        if written:
-            bump_dataset_version(session, DATASET_MINUTE_BARS)
     with session_scope(database.engine) as session:
         check = minute_bar_check(session, codes, day)
     preview = [
@@ -355,12 +350,11 @@ def orderbook(context: dg.AssetExecutionContext, database: DatabaseResource, kis
     stamp_day = day if calendar.is_session(day) else calendar.previous_session(day)
     # The policy picks this window's books: the hot tier every window, the rest rotated.
     plan = intraday_plan(database, "orderbook", codes, stamp_day, catch_up=False)
-    with kis_session(kis, database) as client:
+    with kis_session(kis) as client:
         books = fetch_all(plan.fetch, lambda code: client.orderbook(code, day=stamp_day), "KIS order book")
         stats = request_metadata(client)
     with session_scope(database.engine) as session:
         written = upsert_orderbooks(session, list(books.values()), source="kis")
-        bump_dataset_version(session, DATASET_ORDERBOOK)
     with session_scope(database.engine) as session:
         # Checked on what is stored for the run's stocks and session: parsing refuses a bad book, but a
         # row written by another path (or a parser regression) would otherwise pass unseen.
@@ -395,11 +389,11 @@ def orderbook(context: dg.AssetExecutionContext, database: DatabaseResource, kis
     deps=[UNIVERSE],
     pool="kis",
     metadata=definition_metadata(table="financial_statements", source="kis"),
-    automation_condition=dg.AutomationCondition.on_cron("0 18 * * 6", "Asia/Seoul"),
+    automation_condition=dg.AutomationCondition.on_cron("0 18 * * 6", KST_NAME),
 )
 def financials(context: dg.AssetExecutionContext, database: DatabaseResource, kis: KisResource) -> dg.MaterializeResult:
     codes = tracked_codes(database)
-    with kis_session(kis, database) as client:
+    with kis_session(kis) as client:
         statements = fetch_all(
             codes,
             lambda code: {s: client.financials(code, s, quarterly=True) for s in ("BS", "IS", "RATIO")},
@@ -411,7 +405,6 @@ def financials(context: dg.AssetExecutionContext, database: DatabaseResource, ki
             upsert_kis_financials(session, code, [r for rows in by_statement.values() for r in rows], quarterly=True)
             for code, by_statement in statements.items()
         )
-        bump_dataset_version(session, DATASET_FINANCIALS)
     preview = [
         {
             "code": code,

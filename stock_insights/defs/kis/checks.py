@@ -4,7 +4,7 @@ that each can fail: a test plants the violation in the database and sees it.
 * ``no_missing_sessions`` (daily and index bars): every tracked stock / index has a stored bar for every
   session of the run's days.
 * ``ohlc_sane``: every stored daily bar of the run's days has low <= open, close <= high, positive prices and
-  non-negative volume (``storage.market_data.insane_daily_bars``).
+  non-negative volume (``market.store.insane_daily_bars``).
 * ``inside_session_hours``: every stored minute bar of the run's session lies inside its open and close.
 * ``sides_ordered_not_crossed``: every stored order book of the run's stocks and session has asks ascending,
   bids descending, no empty side, and its best bid below its best ask.
@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from stock_insights import calendar
 from stock_insights.calendar import KST
-from stock_insights.storage.market_data import insane_daily_bars
+from stock_insights.market.store import insane_daily_bars
 from stock_insights.storage.models import DailyBar, IndexBar, MinuteBar, OrderBookSnapshot
 
 

@@ -1,4 +1,9 @@
-"""Intraday schedules: only while the KRX session is open (calendar-aware: late opens, holidays)."""
+"""Intraday schedules: only while the KRX session is open (calendar-aware: late opens, holidays).
+
+The cron windows are the regular session, 09:00-15:30 KST on weekdays (the UI reads them as such): every five
+minutes from 09:00 to 14:55, then 15:00 to 15:30. The 15:30 tick runs after the close, so the minute-bar run it
+starts catches every stock up. The trading-day guard skips holidays and the minutes before a late open.
+"""
 
 from datetime import datetime, timedelta
 
@@ -6,8 +11,11 @@ import dagster as dg
 
 from stock_insights import calendar, clock
 from stock_insights.calendar import KST
+from stock_insights.clock import KST_NAME
 
-# A last tick just after the close picks up the closing auction's bar.
+# Every 5 minutes, 09:00-15:30 KST, Monday to Friday (Dagster takes the union of the cron strings).
+SESSION_CRON = ["*/5 9-14 * * 1-5", "0-30/5 15 * * 1-5"]
+# How long after its close a tick still counts for the session (a tick's evaluation may start late).
 AFTER_CLOSE = timedelta(minutes=5)
 
 
@@ -30,8 +38,8 @@ def _tick(context: dg.ScheduleEvaluationContext, name: str) -> dg.RunRequest | d
 
 
 @dg.schedule(
-    cron_schedule="*/5 9-16 * * 1-5",
-    execution_timezone="Asia/Seoul",
+    cron_schedule=SESSION_CRON,
+    execution_timezone=KST_NAME,
     target=dg.AssetSelection.assets(["kis", "minute_bars"]),
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every 5 minutes during the session: today's minute bars, fetching only what is new.",
@@ -41,8 +49,8 @@ def minute_bars_intraday(context: dg.ScheduleEvaluationContext) -> dg.RunRequest
 
 
 @dg.schedule(
-    cron_schedule="*/5 9-16 * * 1-5",
-    execution_timezone="Asia/Seoul",
+    cron_schedule=SESSION_CRON,
+    execution_timezone=KST_NAME,
     target=dg.AssetSelection.assets(["kis", "orderbook"]),
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every 5 minutes during the session: an order book snapshot of every tracked stock.",

@@ -2,7 +2,7 @@
 
 Each run fetches what its source shows now, stops at what it already has (Naver: canonical URLs it
 gave us in the last ``KNOWN_WINDOW``; Reddit: post fullnames), and stores only what is new: one
-article per story across sources and runs (``storage.text_data.ingest_news``), linked to the tracked
+article per story across sources and runs (``corpus.store.ingest_news``), linked to the tracked
 stocks with evidence, stamped with ``first_seen_at`` by the rule of ``text.point_in_time``. Bad items
 are skipped and counted in the run's metadata; a failing feed or query is recorded and the others go
 on. Naver's daily quota (010) ends a run early as *partial* (metadata ``partial: true``), not failed;
@@ -17,24 +17,25 @@ import dagster as dg
 from sqlalchemy import select
 
 from stock_insights.clients.errors import SourceError
+from stock_insights.corpus.store import (
+    ingest_news,
+    known_canonical_urls,
+    known_source_item_ids,
+    linker_for_stocks,
+)
+from stock_insights.defs import keys
 from stock_insights.defs.metadata import data_mode, definition_metadata, run_metadata
 from stock_insights.defs.news.checks import news_check_results, news_check_specs
 from stock_insights.defs.news.resources import NaverResource, NewsFeedsResource, RedditResource
 from stock_insights.defs.resources import DatabaseResource
 from stock_insights.storage.db import session_scope, utcnow
 from stock_insights.storage.models import Stock
-from stock_insights.storage.text_data import (
-    ingest_news,
-    known_canonical_urls,
-    known_source_item_ids,
-    linker_for_stocks,
-)
 from stock_insights.text.clean import has_hangul
 from stock_insights.text.items import NewsBatch
 from stock_insights.text.linking import is_ambiguous
 
 KNOWN_WINDOW = timedelta(days=14)
-UNIVERSE = dg.AssetKey(["universe", "stocks"])
+UNIVERSE = keys.UNIVERSE
 TABLES = "news_articles, news_article_sources, news_stock_links"
 
 

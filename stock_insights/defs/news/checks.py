@@ -18,8 +18,8 @@ from datetime import timedelta
 import dagster as dg
 from sqlalchemy.orm import Session
 
+from stock_insights.corpus.store import duplicate_canonical_urls, future_dated_news, linked_share
 from stock_insights.storage.db import utcnow
-from stock_insights.storage.text_data import duplicate_canonical_urls, future_dated_news, linked_share
 
 LINKED_SHARE_MIN: dict[str, float] = {"naver": 0.6, "hankyung": 0.05, "maeil": 0.05, "reddit": 0.05}
 LINKED_SHARE_WINDOW = timedelta(days=7)

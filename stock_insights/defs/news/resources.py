@@ -1,16 +1,11 @@
 """News clients as Dagster resources. Keys and secrets are read from the settings when a client is
 built, never held as Dagster config (they would show in the UI and run config).
-
-Optional settings read with a default (not yet in ``Settings``): ``NAVER_NEWS_PATH``
-(``/v1/search/news.json``), ``NAVER_CLIENT_ID_HEADER`` (``X-Naver-Client-Id``) and
-``NAVER_CLIENT_SECRET_HEADER`` (``X-Naver-Client-Secret``) — NAVER API HUB (2027) serves the same
-search under another path with ``X-NCP-APIGW-API-KEY-ID``/``X-NCP-APIGW-API-KEY``.
 """
 
 
 import dagster as dg
 
-from stock_insights.clients.naver import ID_HEADER, NEWS_PATH, SECRET_HEADER, NaverClient
+from stock_insights.clients.naver import NaverClient
 from stock_insights.clients.reddit import RedditClient
 from stock_insights.clients.rss import FeedSource, RssClient
 from stock_insights.settings import get_settings
@@ -25,9 +20,9 @@ class NaverResource(dg.ConfigurableResource):
             settings.NAVER_BASE_URL,
             settings.NAVER_CLIENT_ID,
             settings.NAVER_CLIENT_SECRET,
-            path=getattr(settings, "NAVER_NEWS_PATH", NEWS_PATH),
-            id_header=getattr(settings, "NAVER_CLIENT_ID_HEADER", ID_HEADER),
-            secret_header=getattr(settings, "NAVER_CLIENT_SECRET_HEADER", SECRET_HEADER),
+            path=settings.NAVER_NEWS_PATH,
+            id_header=settings.NAVER_CLIENT_ID_HEADER,
+            secret_header=settings.NAVER_CLIENT_SECRET_HEADER,
         )
 
 

@@ -8,10 +8,11 @@ as a failed run.
 
 import dagster as dg
 
+from stock_insights.clock import KST_NAME
 from stock_insights.defs.news.resources import RedditResource
 
 EVERY_10_MINUTES = "*/10 * * * *"
-TIMEZONE = "Asia/Seoul"
+TIMEZONE = KST_NAME
 
 news_naver_every_10_minutes = dg.ScheduleDefinition(
     name="news_naver_every_10_minutes",

@@ -5,11 +5,12 @@ import dagster as dg
 
 from stock_insights import calendar, clock
 from stock_insights.calendar import KST
+from stock_insights.clock import KST_NAME
 
 
 @dg.schedule(
     cron_schedule="0 8 * * 1-5",
-    execution_timezone="Asia/Seoul",
+    execution_timezone=KST_NAME,
     target=dg.AssetSelection.assets(["predictions", "daily"]),
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Today's forecasts before the open (08:00 KST), on KRX sessions only.",

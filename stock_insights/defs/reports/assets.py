@@ -1,19 +1,22 @@
 """``reports/daily``: the market's and each tracked stock's report of a trading day, after the close."""
 
-from collections import Counter
+from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import dagster as dg
+from sqlalchemy.orm import Session
 
 from stock_insights.calendar import session_close
+from stock_insights.defs import keys
 from stock_insights.defs.metadata import definition_metadata, run_metadata
 from stock_insights.defs.partitions import partition_days, previous_and_same_trading_day, trading_days
 from stock_insights.defs.resources import DatabaseResource
-from stock_insights.reports.facts import MARKET
-from stock_insights.reports.writer import WrittenReport, configured_writer, template_report
+from stock_insights.embeddings.documents import first_seen_of
+from stock_insights.reports.daily import DailyReports, NoActiveStock, day_markdown, write_daily_reports
+from stock_insights.reports.store import ReportWrite, reports_of, upsert_reports
 from stock_insights.storage.db import session_scope
-from stock_insights.storage.documents import first_seen_of
-from stock_insights.storage.reports import gather_day, reports_of, upsert_reports
+from stock_insights.storage.models import Report
 
 POINT_IN_TIME_CHECK = "sources_first_seen_by_close"
 NEWS = ("naver", "hankyung", "maeil", "reddit")
@@ -32,12 +35,12 @@ NEWS = ("naver", "hankyung", "maeil", "reddit")
     partitions_def=trading_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[
-        dg.AssetKey(["evaluations", "daily"]),
-        dg.AssetKey(["evaluations", "leaderboard"]),
+        keys.EVALUATIONS,
+        keys.LEADERBOARD,
         dg.AssetDep(["kis", "daily_bars"], partition_mapping=previous_and_same_trading_day),
         dg.AssetDep(["kis", "index_bars"], partition_mapping=previous_and_same_trading_day),
-        dg.AssetKey(["dart", "disclosures"]),
-        *(dg.AssetKey(["news", source]) for source in NEWS),
+        keys.DART_DISCLOSURES,
+        *(keys.news(source) for source in NEWS),
     ],
     metadata=definition_metadata(table="reports", scopes="market and each tracked stock", cutoff="the session close"),
     check_specs=[
@@ -50,60 +53,18 @@ NEWS = ("naver", "hankyung", "maeil", "reddit")
 )
 def daily_reports(context: dg.AssetExecutionContext, database: DatabaseResource) -> dg.MaterializeResult:
     days = partition_days(context)
-    writer, writer_note = configured_writer(database.engine)
-    context.log.info(f"report writer: {writer_note}")
-    written: list[tuple[date, WrittenReport]] = []
-    without_close: list[str] = []
-    for day in days:
-        with session_scope(database.engine) as session:
-            facts = gather_day(session, day)
-        if not facts.stocks:
-            raise dg.Failure("no active stock: materialize universe/stocks first")
-        without_close += [f"{day} {s.scope}" for s in facts.stocks if s.move.close is None]
-        # The LLM is called outside any database transaction.
-        for f in facts.all():
-            report = writer.write(f) if writer is not None else template_report(f)
-            if report.fallback:
-                context.log.warning(f"{day} {report.scope}: template instead of {writer_note}: {report.fallback}")
-            written.append((day, report))
-
+    try:
+        run = write_daily_reports(database.engine, days, context.log)
+    except NoActiveStock as exc:
+        raise dg.Failure(str(exc)) from None
     with session_scope(database.engine) as session:
-        result = upsert_reports(session, [r.row(day) for day, r in written])
+        result = upsert_reports(session, run.rows())
         late = sources_after_close(session, days)
         last = reports_of(session, days[-1])
-    if without_close:
-        context.log.warning(f"no close yet for {len(without_close)} stock report(s): {without_close[:5]}")
-
-    market = next((r for r in last if r.scope == MARKET), None)
-    stock_reports = "\n\n---\n\n".join(r.markdown for r in last if r.scope != MARKET)
-    preview = [
-        {
-            "date": day.isoformat(),
-            "scope": r.scope,
-            "generator": r.generator,
-            "sources": len(r.sources),
-            "chars": len(r.markdown),
-            "replay": r.replay,
-        }
-        for day, r in written[-10:]
-    ]
+    if run.without_close:
+        context.log.warning(f"no close yet for {len(run.without_close)} stock report(s): {run.without_close[:5]}")
     return dg.MaterializeResult(
-        metadata=run_metadata(
-            len(written),
-            preview,
-            writer=writer_note,
-            generators=dg.MetadataValue.json(dict(Counter(r.generator for _, r in written))),
-            fallbacks=dg.MetadataValue.json({f"{day} {r.scope}": r.fallback for day, r in written if r.fallback}),
-            llm_calls=sum(r.calls for _, r in written),
-            replays=sum(1 for _, r in written if r.replay),
-            cost_usd=dg.MetadataValue.float(round(sum(r.cost_usd for _, r in written), 6)),
-            new=result.new,
-            changed=result.changed,
-            unchanged=result.unchanged,
-            without_close=dg.MetadataValue.json(without_close),
-            report=dg.MetadataValue.md(market.markdown if market is not None else "_no market report_"),
-            stock_reports=dg.MetadataValue.md(stock_reports or "_no stock report_"),
-        ),
+        metadata=_run_metadata(run, result, last),
         check_results=[
             dg.AssetCheckResult(
                 check_name=POINT_IN_TIME_CHECK, passed=not late, metadata={"late": dg.MetadataValue.json(late[:20])}
@@ -112,7 +73,28 @@ def daily_reports(context: dg.AssetExecutionContext, database: DatabaseResource)
     )
 
 
-def sources_after_close(session, days) -> list[str]:  # type: ignore[no-untyped-def]
+def _run_metadata(run: DailyReports, result: ReportWrite, last: Sequence[Report]) -> dict[str, Any]:
+    """The run's metadata: what was written and by which writer, and the last day's reports in full."""
+    market, stock_reports = day_markdown(last)
+    return run_metadata(
+        len(run.written),
+        run.preview(10),
+        writer=run.writer_note,
+        generators=dg.MetadataValue.json(run.generators()),
+        fallbacks=dg.MetadataValue.json(run.fallbacks()),
+        llm_calls=run.llm_calls,
+        replays=run.replays,
+        cost_usd=dg.MetadataValue.float(run.cost_usd),
+        new=result.new,
+        changed=result.changed,
+        unchanged=result.unchanged,
+        without_close=dg.MetadataValue.json(run.without_close),
+        report=dg.MetadataValue.md(market if market is not None else "_no market report_"),
+        stock_reports=dg.MetadataValue.md(stock_reports or "_no stock report_"),
+    )
+
+
+def sources_after_close(session: Session, days: Sequence[date]) -> list[str]:
     """Every stored source of the days' reports whose first sighting is unknown or after the day's close."""
     cited = []
     for day in days:

@@ -5,11 +5,12 @@ import dagster as dg
 
 from stock_insights import calendar, clock
 from stock_insights.calendar import KST
+from stock_insights.clock import KST_NAME
 
 
 @dg.schedule(
     cron_schedule="30 16 * * 1-5",
-    execution_timezone="Asia/Seoul",
+    execution_timezone=KST_NAME,
     target=dg.AssetSelection.assets(["reports", "daily"]),
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="The day's reports (market and each tracked stock) at 16:30 KST, after the close, the day's bars "

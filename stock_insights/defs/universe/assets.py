@@ -5,17 +5,18 @@ import dagster as dg
 from stock_insights import clock
 from stock_insights.clients.errors import SourceError
 from stock_insights.clients.kis.master import MasterFileError, MasterRow
+from stock_insights.clock import KST_NAME
 from stock_insights.defs.metadata import definition_metadata, run_metadata
 from stock_insights.defs.resources import DatabaseResource
 from stock_insights.defs.universe.resources import KisMasterResource
-from stock_insights.settings import get_settings
-from stock_insights.storage.db import session_scope
-from stock_insights.storage.market_data import (
+from stock_insights.market.store import (
     ListingHistoryError,
     former_names,
     record_listing_states,
     upsert_stocks,
 )
+from stock_insights.settings import get_settings
+from stock_insights.storage.db import session_scope
 from stock_insights.universe import tracked_listings
 
 
@@ -29,7 +30,7 @@ from stock_insights.universe import tracked_listings
     "override; stocks no longer tracked or listed are kept but marked inactive. A bad master fails the run "
     "and writes nothing.",
     metadata=definition_metadata(table="stocks"),
-    automation_condition=dg.AutomationCondition.on_cron("0 7 * * 1-5", "Asia/Seoul"),
+    automation_condition=dg.AutomationCondition.on_cron("0 7 * * 1-5", KST_NAME),
 )
 def stocks(
     context: dg.AssetExecutionContext, database: DatabaseResource, kis_master: KisMasterResource

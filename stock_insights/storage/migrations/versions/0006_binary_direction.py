@@ -34,7 +34,7 @@ evaluations = sa.table(
 predictions = sa.table("predictions", sa.column("id", sa.Integer), sa.column("direction", sa.String))
 
 
-def _direction():  # type: ignore[no-untyped-def]
+def _direction() -> sa.ScalarSelect[str]:
     return (
         sa.select(predictions.c.direction)
         .where(predictions.c.id == evaluations.c.prediction_id)
@@ -42,7 +42,7 @@ def _direction():  # type: ignore[no-untyped-def]
     )
 
 
-def _scored():  # type: ignore[no-untyped-def]
+def _scored() -> sa.ColumnElement[bool]:
     return sa.and_(evaluations.c.status == "scored", evaluations.c.realized_return.is_not(None))
 
 

@@ -43,7 +43,7 @@ REPLACED = (
         "ix_notifications_user_id",
     ),
 )
-PREDICTIONS_LISTING = [sa.text("target_date DESC"), "code", "model", sa.text("as_of DESC"), sa.text("id DESC")]
+PREDICTIONS_LISTING: list[str | sa.TextClause] = [sa.text("target_date DESC"), "code", "model", sa.text("as_of DESC"), sa.text("id DESC")]
 
 
 def upgrade() -> None:

@@ -13,13 +13,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from stock_insights import calendar
 from stock_insights.clients.kis.client import INDEX_CODES
+from stock_insights.market.store import active_stocks, closes_by_code, index_closes
 from stock_insights.reports.facts import (
     Filing,
     IndexMove,
@@ -32,14 +33,12 @@ from stock_insights.reports.facts import (
     StockFacts,
     StockMove,
 )
-from stock_insights.storage.api_queries import DATASET_REPORTS
+from stock_insights.storage.datasets import Dataset
 from stock_insights.storage.db import bump_dataset_version, upsert, utcnow
-from stock_insights.storage.market_data import active_stocks, closes_by_code, index_closes
 from stock_insights.storage.models import (
     Disclosure,
     Evaluation,
     LeaderboardSnapshot,
-    LLMCacheEntry,
     NewsArticle,
     NewsArticleSource,
     NewsStockLink,
@@ -52,6 +51,16 @@ MAX_FILINGS_PER_STOCK = 5
 MAX_MARKET_NEWS = 6
 MAX_MARKET_FILINGS = 8
 STANDINGS_WINDOW = 20  # trading days; the leaderboard also keeps 60 and 250
+
+
+class _DayCommon(TypedDict):
+    """The fields that the market's report and every stock's report of one day share."""
+
+    trading_date: date
+    previous_session: date
+    seen_after: datetime
+    close_at: datetime
+    standings: Standings | None
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,7 @@ def gather_day(session: Session, day: date) -> DayFacts:
     filings = _filings(session, codes, seen_after, close_at)
     calls = _model_calls(session, codes, day, close_at)
     standings = standings_as_of(session, day)
-    common = {
+    common: _DayCommon = {
         "trading_date": day,
         "previous_session": previous,
         "seen_after": seen_after,
@@ -102,10 +111,11 @@ def gather_day(session: Session, day: date) -> DayFacts:
 
     stock_facts = []
     for code in codes:
-        own_news = sorted(
-            (a for a in news if code in a.codes),
-            key=lambda a, code=code: _news_rank(a, strength[a.article_id][code]),  # type: ignore[misc]
-        )
+
+        def rank(a: NewsItem, code: str = code) -> tuple[Any, ...]:
+            return _news_rank(a, strength[a.article_id][code])
+
+        own_news = sorted((a for a in news if code in a.codes), key=rank)
         own_filings = [f for f in filings if f.code == code]
         stock_facts.append(
             StockFacts(
@@ -315,23 +325,9 @@ def upsert_reports(session: Session, rows: Sequence[dict[str, Any]]) -> ReportWr
         new, changed = new + (old is None), changed + (old is not None)
         fresh.append({**row, "created_at": now})
     upsert(session, Report.__table__, fresh)
-    bump_dataset_version(session, DATASET_REPORTS)
+    bump_dataset_version(session, Dataset.REPORTS)
     return ReportWrite(new=new, changed=changed, unchanged=len(rows) - len(fresh))
 
 
 def reports_of(session: Session, day: date) -> list[Report]:
     return list(session.execute(select(Report).where(Report.trading_date == day).order_by(Report.scope)).scalars())
-
-
-def report_cost_between(session: Session, registry_model: str, start: datetime, end: datetime) -> float:
-    """USD spent on report answers of a registry model, stored in ``llm_cache`` in [start, end)."""
-    usages = session.execute(
-        select(LLMCacheEntry.usage).where(LLMCacheEntry.created_at >= start, LLMCacheEntry.created_at < end)
-    ).scalars()
-    return float(
-        sum(
-            float(u.get("cost_usd") or 0.0)
-            for u in usages
-            if isinstance(u, dict) and u.get("kind") == "report" and u.get("registry_model") == registry_model
-        )
-    )

@@ -1,8 +1,7 @@
 """Read queries the API shares: list pages, dashboard figures, leaderboard snapshots, experiment counts.
 
-Dataset names: the API's cache keys carry ``dataset_versions`` of these names, so every writer of a
-table must call ``bump_dataset_version(session, <name>)`` in the same transaction as its write.
-Market data and forecast names come from their writer modules; the others are defined here.
+The API's cache keys carry the versions of the datasets a read touches (``storage.datasets.Dataset``);
+the storage writers move them when they write.
 """
 
 from __future__ import annotations
@@ -15,15 +14,7 @@ from typing import Any
 from sqlalchemy import Select, and_, case, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from stock_insights.storage.forecasts import DATASET_EVALUATIONS, DATASET_PREDICTIONS
-from stock_insights.storage.market_data import (
-    DATASET_DAILY_BARS,
-    DATASET_FINANCIALS,
-    DATASET_INDEX_BARS,
-    DATASET_MINUTE_BARS,
-    DATASET_ORDERBOOK,
-    DATASET_STOCKS,
-)
+from stock_insights.storage.datasets import Dataset
 from stock_insights.storage.models import (
     DailyBar,
     Disclosure,
@@ -45,33 +36,23 @@ from stock_insights.storage.models import (
     Stock,
 )
 
-# Market data names live in market_data (its writers bump them); these are the ones that have no
-# writer module yet. Writers of these tables should import the names from here.
-# The financial_statements table has two writers that bump two names: KIS statements bump
-# market_data.DATASET_FINANCIALS ("financials"), the DART assets bump "financial_statements".
-DATASET_DART_FINANCIALS = "financial_statements"
-FINANCIALS_DATASETS = (DATASET_FINANCIALS, DATASET_DART_FINANCIALS)
-DATASET_NEWS = "news"  # news_articles, news_article_sources, news_stock_links
-DATASET_DISCLOSURES = "disclosures"
-DATASET_EMBEDDINGS = "embeddings"  # embedding_records
-DATASET_REPORTS = "reports"
-DATASET_EXPERIMENTS = "experiments"  # experiments, experiment_arms (the API writes them)
+# KIS and DART statements share the financial_statements table and its one dataset.
+FINANCIALS_DATASETS = (Dataset.FINANCIALS,)
 
 ALL_DATASETS = (
-    DATASET_STOCKS,
-    DATASET_DAILY_BARS,
-    DATASET_INDEX_BARS,
-    DATASET_MINUTE_BARS,
-    DATASET_ORDERBOOK,
-    DATASET_FINANCIALS,
-    DATASET_DART_FINANCIALS,
-    DATASET_NEWS,
-    DATASET_DISCLOSURES,
-    DATASET_EMBEDDINGS,
-    DATASET_PREDICTIONS,
-    DATASET_EVALUATIONS,
-    DATASET_EXPERIMENTS,
-    DATASET_REPORTS,
+    Dataset.STOCKS,
+    Dataset.DAILY_BARS,
+    Dataset.INDEX_BARS,
+    Dataset.MINUTE_BARS,
+    Dataset.ORDERBOOK,
+    Dataset.FINANCIALS,
+    Dataset.NEWS,
+    Dataset.DISCLOSURES,
+    Dataset.EMBEDDINGS,
+    Dataset.PREDICTIONS,
+    Dataset.EVALUATIONS,
+    Dataset.EXPERIMENTS,
+    Dataset.REPORTS,
 )
 
 # The column that says when the pipeline last wrote each source (our clock, not the source's).
@@ -230,7 +211,9 @@ async def arm_counts(
     return out
 
 
-def daily_bar_rows_query(code: str, *, start: date, end: date) -> Select[tuple[Any, ...]]:
+def daily_bar_rows_query(
+    code: str, *, start: date, end: date
+) -> Select[date, float, float, float, float, int, int, bool]:
     """Adjusted daily bars as plain rows (no ORM objects: a year of bars is 250 of them per answer)."""
     return (
         select(
@@ -260,7 +243,7 @@ def news_page_query(
     since: datetime | None,
     after: tuple[datetime, int] | None,
     limit: int,
-) -> Select[tuple[NewsArticle]]:
+) -> Select[NewsArticle]:
     """Newest first by (published_at, id); ``after`` is the last row of the previous page."""
     stmt = select(NewsArticle)
     if code is not None:
@@ -302,7 +285,7 @@ async def news_sources_and_codes(
 
 def disclosures_page_query(
     *, code: str | None, since: date | None, after: tuple[date, str] | None, limit: int
-) -> Select[tuple[Disclosure]]:
+) -> Select[Disclosure]:
     """Newest first by (receipt_date, rcept_no): DART receipt numbers grow within a day."""
     stmt = select(Disclosure)
     if code is not None:
@@ -319,7 +302,7 @@ def disclosures_page_query(
     return stmt.order_by(Disclosure.receipt_date.desc(), Disclosure.rcept_no.desc()).limit(limit)
 
 
-def stocks_page_query(*, include_inactive: bool, after: str | None, limit: int) -> Select[tuple[Stock]]:
+def stocks_page_query(*, include_inactive: bool, after: str | None, limit: int) -> Select[Stock]:
     """Stocks by code (the primary key: a page is one index range); ``after`` is the previous page's last code."""
     stmt = select(Stock)
     if not include_inactive:
@@ -331,7 +314,7 @@ def stocks_page_query(*, include_inactive: bool, after: str | None, limit: int) 
 
 def notifications_page_query(
     user_id: int, *, unread: bool, after: tuple[datetime, int] | None, limit: int
-) -> Select[tuple[Notification]]:
+) -> Select[Notification]:
     """One user's notifications, newest first by (created_at, id): a range of the (user_id, created_at, id) index."""
     stmt = select(Notification).where(Notification.user_id == user_id)
     if unread:
@@ -349,7 +332,7 @@ def _like(term: str) -> str:
 
 def news_title_search_query(
     term: str, *, code: str | None, before: datetime | None, limit: int
-) -> Select[tuple[NewsArticle]]:
+) -> Select[NewsArticle]:
     """The lexical fallback of search: a case-insensitive substring match over news titles."""
     stmt = select(NewsArticle).where(func.lower(NewsArticle.title).like(_like(term.lower()), escape="\\"))
     if code is not None:
@@ -361,7 +344,7 @@ def news_title_search_query(
 
 def disclosure_title_search_query(
     term: str, *, code: str | None, before: datetime | None, limit: int
-) -> Select[tuple[Disclosure]]:
+) -> Select[Disclosure]:
     stmt = select(Disclosure).where(func.lower(Disclosure.report_name).like(_like(term.lower()), escape="\\"))
     if code is not None:
         stmt = stmt.where(Disclosure.code == code)

@@ -13,12 +13,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from stock_insights import calendar
 from stock_insights.alerts.rules import Filing, Forecast, PricePoint, Watcher
-from stock_insights.storage.db import upsert, utcnow
+from stock_insights.storage.db import ON_CONFLICT_INSERTS, upsert, utcnow
 from stock_insights.storage.models import (
     DailyBar,
     Disclosure,
@@ -235,7 +234,7 @@ def insert_notifications(session: Session, rows: Sequence[dict[str, Any]]) -> li
     ordered = [unique[k] for k in sorted(unique)]
     table = Notification.__table__
     dialect = session.get_bind().dialect.name
-    insert_fn = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    insert_fn = ON_CONFLICT_INSERTS.get(dialect)
     if insert_fn is None:
         raise NotImplementedError(f"notifications cannot be inserted on the {dialect} dialect")
     created: list[CreatedNotification] = []

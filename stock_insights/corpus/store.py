@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -35,8 +35,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from stock_insights.clients.dart import CorpCodeRow, DisclosureRow, FinancialRow
-from stock_insights.storage.db import bump_dataset_version, utcnow
-from stock_insights.storage.market_data import DATASET_FINANCIALS  # one name for KIS and DART statements
+from stock_insights.storage.datasets import Dataset
+from stock_insights.storage.db import DialectInsert, bump_dataset_version, utcnow
 from stock_insights.storage.models import (
     Disclosure,
     FinancialStatementItem,
@@ -47,22 +47,20 @@ from stock_insights.storage.models import (
 )
 from stock_insights.text.dedupe import ArticleGroup, group_items, within_window
 from stock_insights.text.items import FUTURE_TOLERANCE, NewsItem
-from stock_insights.text.linking import LinkTarget, StockLinker
+from stock_insights.text.linking import LinkTarget, StockLink, StockLinker
 from stock_insights.text.point_in_time import KST, dart_first_seen, news_first_seen
 
-DATASET_NEWS = "news"
-DATASET_DISCLOSURES = "disclosures"
 _IN_CHUNK = 5000
 _MAX_PARAMS = 30000
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
+def _insert(session: Session) -> Callable[[Table], DialectInsert]:
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         return postgresql.insert
     if dialect == "sqlite":
         return sqlite.insert
-    raise NotImplementedError(f"text_data writes are not implemented for the {dialect} dialect")
+    raise NotImplementedError(f"text store writes are not implemented for the {dialect} dialect")
 
 
 def _pg_stage_insert(session: Session, table: Table, rows: list[dict[str, Any]], *, conflict: list[str],
@@ -83,9 +81,10 @@ def _pg_stage_insert(session: Session, table: Table, rows: list[dict[str, Any]],
     stage = sql.Identifier(f"_stage_{table.name}")
     target = sql.Identifier(table.name)
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
-    action = sql.SQL("DO UPDATE SET ") + sql.SQL(set_sql) if set_sql else sql.SQL("DO NOTHING")  # type: ignore[arg-type]
+    action = sql.SQL("DO UPDATE SET ") + sql.SQL(set_sql) if set_sql else sql.SQL("DO NOTHING")
     raw = session.connection().connection.driver_connection
-    with raw.cursor() as cursor:  # type: ignore[union-attr]
+    assert raw is not None, "an open connection has its driver connection"
+    with raw.cursor() as cursor:
         cursor.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(stage))
         cursor.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA")
                        .format(stage, cols, target))
@@ -148,7 +147,7 @@ def set_dart_corp_codes(session: Session, rows: Iterable[CorpCodeRow]) -> CorpCo
             session.execute(update(Stock).where(Stock.code == code).values(dart_corp_code=new))
             result.changed += 1
     if result.changed:
-        bump_dataset_version(session, "stocks")
+        bump_dataset_version(session, Dataset.STOCKS)
     return result
 
 
@@ -223,12 +222,13 @@ def _existing_by_url(session: Session, urls: Sequence[str]) -> tuple[dict[str, i
             select(NewsArticle.canonical_url, NewsArticle.id).where(NewsArticle.canonical_url.in_(chunk))
         ):
             articles[url] = article_id
-        for url, article_id in session.execute(
+        for source_url, article_id in session.execute(
             select(NewsArticleSource.canonical_url, NewsArticleSource.article_id).where(
                 NewsArticleSource.canonical_url.in_(chunk)
             )
         ):
-            sources.setdefault(url, article_id)
+            assert source_url is not None  # it matched one of ``chunk``
+            sources.setdefault(source_url, article_id)
     return articles, sources
 
 
@@ -251,76 +251,111 @@ def _link_fields(group: ArticleGroup) -> dict[str, str | None]:
             "other_titles": "\n".join(dict.fromkeys(others)) or None}
 
 
-def ingest_news(session: Session, items: Sequence[NewsItem], linker: StockLinker) -> NewsIngestResult:
-    """Store a batch of news items: new stories, new sources of known stories, stock links."""
-    result = NewsIngestResult(received=len(items))
-    if not items:
-        return result
-    groups = group_items(items)
-    result.stories = len(groups)
-    result.duplicates_in_batch = len(items) - len(groups)
+@dataclass
+class _StoredNews:
+    """What the database already holds of a batch's stories, from three bulk lookups (no per-row query)."""
 
-    all_urls = sorted({url for g in groups for url in g.canonical_urls})
-    by_url, by_source_url = _existing_by_url(session, all_urls)
+    by_url: dict[str, int]  # article canonical URL -> article id
+    by_source_url: dict[str, int]  # a source's canonical URL -> the article it was merged into
+    by_hash: dict[str, list[tuple[int, datetime]]]  # content hash -> (article id, published_at)
+
+    def article_for(self, group: ArticleGroup, urls: Sequence[str]) -> int | None:
+        """The stored article a story belongs to although none of its URLs is an article's: a URL we hold
+        as another source's (merged by content hash earlier), or the same text within the dedupe window."""
+        other = next((self.by_source_url[url] for url in urls if url in self.by_source_url), None)
+        if other is not None:
+            return other
+        return next(
+            (
+                article_id
+                for h in group.content_hashes
+                for article_id, published in self.by_hash.get(h, ())
+                if within_window(published, group.published_at)
+            ),
+            None,
+        )
+
+
+def _stored_news(session: Session, groups: Sequence[ArticleGroup]) -> _StoredNews:
+    """Look up the batch's URLs and content hashes in one pass each."""
+    by_url, by_source_url = _existing_by_url(session, sorted({url for g in groups for url in g.canonical_urls}))
     by_hash = _existing_by_hash(session, sorted({h for g in groups for h in g.content_hashes}))
+    return _StoredNews(by_url, by_source_url, by_hash)
 
-    article_rows: list[dict[str, Any]] = []
-    row_group: dict[str, ArticleGroup] = {}
-    article_of: dict[int, int] = {}  # id(group) -> article id
-    known_before: set[int] = set()
+
+@dataclass
+class _ArticlePlan:
+    """Which stories become article rows and which join a stored article. Stories are keyed by
+    ``id(group)``: a group is not hashable, and two groups may share a title."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)  # upserted: new stories and URL-known ones
+    group_of_url: dict[str, ArticleGroup] = field(default_factory=dict)  # row canonical URL -> its story
+    article_of: dict[int, int] = field(default_factory=dict)  # id(group) -> article id
+    known_before: set[int] = field(default_factory=set)  # id(group) of the stories stored before this batch
+
+
+def _article_row(group: ArticleGroup, canonical_url: str) -> dict[str, Any]:
+    first_seen, estimated = _first_seen(group)
+    primary = group.primary
+    return {
+        "canonical_url": canonical_url,
+        "title": primary.title,
+        "body": primary.body,
+        "summary": primary.summary,
+        "language": primary.language,
+        "published_at": primary.published_at,
+        "first_seen_at": first_seen,
+        "first_seen_estimated": estimated,
+        "content_hash": primary.content_hash,
+    }
+
+
+def _plan_articles(groups: Sequence[ArticleGroup], stored: _StoredNews) -> _ArticlePlan:
+    """An article row for every story not merged into a stored article. A story whose URL is already an
+    article's still gets a row: the upsert may move that article's estimated ``first_seen_at`` earlier."""
+    plan = _ArticlePlan()
     for group in groups:
         urls = sorted(group.canonical_urls)
-        url_hit = next((url for url in urls if url in by_url), None)
+        url_hit = next((url for url in urls if url in stored.by_url), None)
         if url_hit is None:
-            # A URL we hold as another source's (merged by content hash), or the same text.
-            other = next((by_source_url[url] for url in urls if url in by_source_url), None)
-            if other is None:
-                other = next(
-                    (
-                        article_id
-                        for h in group.content_hashes
-                        for article_id, published in by_hash.get(h, ())
-                        if within_window(published, group.published_at)
-                    ),
-                    None,
-                )
+            other = stored.article_for(group, urls)
             if other is not None:
-                article_of[id(group)] = other
-                known_before.add(id(group))
+                plan.article_of[id(group)] = other
+                plan.known_before.add(id(group))
                 continue
         else:
-            known_before.add(id(group))
-        first_seen, estimated = _first_seen(group)
-        primary = group.primary
-        key = url_hit or primary.canonical_url
-        row_group[key] = group
-        article_rows.append({
-            "canonical_url": key,
-            "title": primary.title,
-            "body": primary.body,
-            "summary": primary.summary,
-            "language": primary.language,
-            "published_at": primary.published_at,
-            "first_seen_at": first_seen,
-            "first_seen_estimated": estimated,
-            "content_hash": primary.content_hash,
-        })
-    result.already_stored = len(known_before)
+            plan.known_before.add(id(group))
+        key = url_hit or group.primary.canonical_url
+        plan.group_of_url[key] = group
+        plan.rows.append(_article_row(group, key))
+    return plan
 
-    # SQLite: one parameterised statement executed for many rows (SQLAlchemy's "insertmanyvalues",
-    # compiled once) rather than a new multi-row VALUES statement per chunk, whose compilation cost
-    # more than the insert. PostgreSQL: COPY into a staging table (``_pg_stage_insert``).
+
+def _upsert_articles(session: Session, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Insert the article rows in bulk; returns (id, canonical_url) of every row, new or existing.
+
+    SQLite: one parameterised statement executed for many rows (SQLAlchemy's "insertmanyvalues",
+    compiled once) rather than a new multi-row VALUES statement per chunk, whose compilation cost
+    more than the insert. PostgreSQL: COPY into a staging table (``_pg_stage_insert``).
+    Only an estimate may move earlier, and never before the stored article was published.
+    """
+    if not rows:
+        return []
     table = NewsArticle.__table__
-    insert_fn = _insert(session)
-    stmt = insert_fn(table)
+    if session.get_bind().dialect.name == "postgresql":
+        cond = ("news_articles.first_seen_estimated AND EXCLUDED.first_seen_at < news_articles.first_seen_at "
+                "AND EXCLUDED.first_seen_at >= news_articles.published_at")
+        return _pg_stage_insert(session, table, rows, conflict=["canonical_url"],
+                                set_sql=_PG_FIRST_SEEN.format(cond=cond, t="news_articles"),
+                                returning=["id", "canonical_url"])
+    stmt = _insert(session)(table)
     excluded = stmt.excluded
-    # Only an estimate may move earlier, and never before the stored article was published.
     earlier_estimate = and_(
         table.c.first_seen_estimated.is_(True),
         excluded.first_seen_at < table.c.first_seen_at,
         excluded.first_seen_at >= table.c.published_at,
     )
-    stmt = stmt.on_conflict_do_update(
+    upsert_stmt = stmt.on_conflict_do_update(
         index_elements=["canonical_url"],
         set_={
             "first_seen_at": case((earlier_estimate, excluded.first_seen_at), else_=table.c.first_seen_at),
@@ -329,18 +364,11 @@ def ingest_news(session: Session, items: Sequence[NewsItem], linker: StockLinker
             ),
         },
     ).returning(table.c.id, table.c.canonical_url)
-    if article_rows and session.get_bind().dialect.name == "postgresql":
-        cond = ("news_articles.first_seen_estimated AND EXCLUDED.first_seen_at < news_articles.first_seen_at "
-                "AND EXCLUDED.first_seen_at >= news_articles.published_at")
-        returned = _pg_stage_insert(session, table, article_rows, conflict=["canonical_url"],
-                                    set_sql=_PG_FIRST_SEEN.format(cond=cond, t="news_articles"),
-                                    returning=["id", "canonical_url"])
-    else:
-        returned = list(session.execute(stmt, article_rows)) if article_rows else []
-    for article_id, url in returned:
-        article_of[id(row_group[url])] = article_id
+    return list(session.execute(upsert_stmt, rows))
 
-    # Sources: one row per article and source, the source's earliest item.
+
+def _source_rows(groups: Sequence[ArticleGroup], article_of: dict[int, int]) -> list[dict[str, Any]]:
+    """One row per article and source: the source's earliest item (items are in arrival order)."""
     source_rows: dict[tuple[int, str], dict[str, Any]] = {}
     for group in groups:
         article_id = article_of[id(group)]
@@ -360,42 +388,59 @@ def ingest_news(session: Session, items: Sequence[NewsItem], linker: StockLinker
                 "title": item.title,
                 "canonical_url": item.canonical_url,
             }
-    src_table = NewsArticleSource.__table__
-    result.sources_added = _insert_new(session, src_table, list(source_rows.values()), ["article_id", "source"])
+    return list(source_rows.values())
 
-    # Links, with their evidence. Known stories are linked again: a new source may name a stock.
-    link_rows: dict[tuple[int, str], dict[str, Any]] = {}
-    linked_articles: set[int] = set()
+
+def _link_method(link: StockLink) -> str:
+    """``news_stock_links.method``: code, corroborated (an ambiguous alias with evidence) or alias; readers
+    show it beside the link without unpacking the evidence."""
+    kinds = {m["kind"] for m in link.evidence.get("matches", [])}
+    return "code" if "code" in kinds else "corroborated" if link.evidence.get("corroboration") else "alias"
+
+
+@dataclass
+class _StockLinks:
+    """The batch's stock links, one row per article and code (the first story's evidence wins)."""
+
+    rows: dict[tuple[int, str], dict[str, Any]] = field(default_factory=dict)
+    new_linked: set[int] = field(default_factory=set)  # ids of new articles with at least one link
+    unknown_codes: int = 0
+    rejected: int = 0
+
+    def codes_of(self) -> dict[int, list[str]]:
+        codes: dict[int, list[str]] = {}
+        for article_id, code in self.rows:
+            codes.setdefault(article_id, []).append(code)
+        return codes
+
+
+def _link_stocks(groups: Sequence[ArticleGroup], plan: _ArticlePlan, linker: StockLinker) -> _StockLinks:
+    """Link every story, known ones too: a new source may name a stock the stored article did not."""
+    links = _StockLinks()
     for group in groups:
-        article_id = article_of[id(group)]
+        article_id = plan.article_of[id(group)]
         linked = linker.link(_link_fields(group))
-        result.unknown_codes += len(linked.unknown_codes)
-        result.ambiguous_rejected += linked.rejected
+        links.unknown_codes += len(linked.unknown_codes)
+        links.rejected += linked.rejected
         for link in linked.links:
-            if (article_id, link.code) in link_rows:
+            if (article_id, link.code) in links.rows:
                 continue
-            kinds = {m["kind"] for m in link.evidence.get("matches", [])}
-            method = "code" if "code" in kinds else "corroborated" if link.evidence.get("corroboration") else "alias"
-            link_rows[(article_id, link.code)] = {
+            links.rows[(article_id, link.code)] = {
                 "article_id": article_id,
                 "code": link.code,
                 "evidence": link.evidence,
                 "confidence": link.confidence,
-                "method": method,
+                "method": _link_method(link),
             }
-            if id(group) not in known_before:
-                linked_articles.add(article_id)
-    link_table = NewsStockLink.__table__
-    result.links_added = _insert_new(session, link_table, list(link_rows.values()), ["article_id", "code"])
+            if id(group) not in plan.known_before:
+                links.new_linked.add(article_id)
+    return links
 
-    codes_of: dict[int, list[str]] = {}
-    for article_id, code in link_rows:
-        codes_of.setdefault(article_id, []).append(code)
-    new_groups = [g for g in groups if id(g) not in known_before]
-    result.new_articles = len(new_groups)
-    result.new_linked = len(linked_articles)
-    result.new_estimated = sum(1 for g in new_groups if _first_seen(g)[1])
-    result.preview = [
+
+def _preview(new_groups: Sequence[ArticleGroup], article_of: dict[int, int],
+             codes_of: dict[int, list[str]]) -> list[dict[str, Any]]:
+    """The ten newest new stories, for the run's metadata."""
+    return [
         {
             "published_at": g.published_at.astimezone(KST).strftime("%Y-%m-%d %H:%M"),
             "title": g.primary.title[:60],
@@ -404,8 +449,43 @@ def ingest_news(session: Session, items: Sequence[NewsItem], linker: StockLinker
         }
         for g in sorted(new_groups, key=lambda g: g.published_at, reverse=True)[:10]
     ]
+
+
+def ingest_news(session: Session, items: Sequence[NewsItem], linker: StockLinker) -> NewsIngestResult:
+    """Store a batch of news items: new stories, new sources of known stories, stock links.
+
+    Steps: group the batch into stories, look up the stored ones (bulk), upsert the article rows, add the
+    new sources, link stocks, and bump the news dataset version when anything was written.
+    """
+    result = NewsIngestResult(received=len(items))
+    if not items:
+        return result
+    groups = group_items(items)
+    result.stories = len(groups)
+    result.duplicates_in_batch = len(items) - len(groups)
+
+    plan = _plan_articles(groups, _stored_news(session, groups))
+    result.already_stored = len(plan.known_before)
+    for article_id, url in _upsert_articles(session, plan.rows):
+        plan.article_of[id(plan.group_of_url[url])] = article_id
+
+    src_table = NewsArticleSource.__table__
+    result.sources_added = _insert_new(session, src_table, _source_rows(groups, plan.article_of),
+                                       ["article_id", "source"])
+
+    links = _link_stocks(groups, plan, linker)
+    result.unknown_codes += links.unknown_codes
+    result.ambiguous_rejected += links.rejected
+    link_table = NewsStockLink.__table__
+    result.links_added = _insert_new(session, link_table, list(links.rows.values()), ["article_id", "code"])
+
+    new_groups = [g for g in groups if id(g) not in plan.known_before]
+    result.new_articles = len(new_groups)
+    result.new_linked = len(links.new_linked)
+    result.new_estimated = sum(1 for g in new_groups if _first_seen(g)[1])
+    result.preview = _preview(new_groups, plan.article_of, links.codes_of())
     if result.new_articles or result.sources_added or result.links_added:
-        bump_dataset_version(session, DATASET_NEWS)
+        bump_dataset_version(session, Dataset.NEWS)
     return result
 
 
@@ -417,7 +497,7 @@ def known_canonical_urls(session: Session, source: str, since: datetime) -> set[
             NewsArticleSource.canonical_url.is_not(None),
         )
     ).scalars()
-    return set(rows)
+    return {url for url in rows if url is not None}
 
 
 def known_source_item_ids(session: Session, source: str, since: datetime) -> set[str]:
@@ -427,7 +507,7 @@ def known_source_item_ids(session: Session, source: str, since: datetime) -> set
             NewsArticleSource.source_item_id.is_not(None),
         )
     ).scalars()
-    return set(rows)
+    return {item_id for item_id in rows if item_id is not None}
 
 
 def latest_published(session: Session, source: str) -> datetime | None:
@@ -507,7 +587,7 @@ def upsert_disclosures(session: Session, rows: Sequence[DisclosureRow], *, fetch
             },
         )
         session.execute(stmt)
-    bump_dataset_version(session, DATASET_DISCLOSURES)
+    bump_dataset_version(session, Dataset.DISCLOSURES)
     return result
 
 
@@ -570,7 +650,7 @@ def upsert_dart_financials(session: Session, code: str, rows: Sequence[Financial
             },
         )
         session.execute(stmt)
-    bump_dataset_version(session, DATASET_FINANCIALS)
+    bump_dataset_version(session, Dataset.FINANCIALS)
     return result
 
 

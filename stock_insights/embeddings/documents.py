@@ -15,7 +15,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from stock_insights.storage.db import bulk_upsert, utcnow
+from stock_insights.storage.datasets import Dataset
+from stock_insights.storage.db import bulk_upsert, bump_dataset_version, utcnow
 from stock_insights.storage.models import (
     Disclosure,
     EmbeddingRecord,
@@ -24,8 +25,6 @@ from stock_insights.storage.models import (
     NewsStockLink,
     Report,
 )
-
-DATASET_EMBEDDINGS = "embeddings"
 
 # Embedding text is capped: a title and a lead carry what retrieval needs, and it bounds cost.
 MAX_CHARS = 4000
@@ -149,6 +148,7 @@ def register(session: Session, collection: str, entries: Sequence[tuple[Document
         }
         for d, milvus_id, tokens in entries
     ]
+    bump_dataset_version(session, Dataset.EMBEDDINGS)
     return bulk_upsert(session, EmbeddingRecord.__table__, rows)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from operator import attrgetter
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from stock_insights.clients.kis import DailyBarRow, FinancialRow, IndexBarRow, MinuteBarRow, OrderBook
 from stock_insights.clients.kis.master import MasterRow
+from stock_insights.storage.datasets import Dataset
 from stock_insights.storage.db import bulk_upsert, bump_dataset_version, upsert, utcnow
 from stock_insights.storage.models import (
     DailyBar,
@@ -24,14 +26,6 @@ from stock_insights.storage.models import (
     Stock,
 )
 from stock_insights.universe import Listing
-
-DATASET_STOCKS = "stocks"
-DATASET_LISTINGS = "listing_states"
-DATASET_DAILY_BARS = "daily_bars"
-DATASET_INDEX_BARS = "index_bars"
-DATASET_MINUTE_BARS = "minute_bars"
-DATASET_ORDERBOOK = "orderbook"
-DATASET_FINANCIALS = "financials"
 
 
 def upsert_stocks(session: Session, listings: Sequence[Listing]) -> int:
@@ -56,7 +50,7 @@ def upsert_stocks(session: Session, listings: Sequence[Listing]) -> int:
     upsert(session, Stock.__table__, rows, update=["name", "name_en", "market", "aliases", "active"])
     codes = [item.code for item in listings]
     session.execute(update(Stock).where(Stock.code.not_in(codes), Stock.active.is_(True)).values(active=False))
-    bump_dataset_version(session, DATASET_STOCKS)
+    bump_dataset_version(session, Dataset.STOCKS)
     return len(rows)
 
 
@@ -86,55 +80,88 @@ def record_listing_states(session: Session, rows: Sequence[MasterRow], day: date
     already recorded replaces that day's rows (the latest read of a day wins). Raises
     ``ListingHistoryError`` for a day before the latest recorded one, before writing anything.
     """
+    open_states = _open_states(session, day)
+    changes = _ListingChanges(day, utcnow())
+    for row in rows:
+        changes.listed(row, open_states.pop(row.code, None))
+    for code, current in open_states.items():  # missing from today's master
+        changes.missing(code, current)
+    if changes.inserts:
+        session.execute(insert(ListingState), changes.inserts)
+    session.flush()
+    if changes.counts:
+        bump_dataset_version(session, Dataset.LISTINGS)
+    return changes.counts
+
+
+def _open_states(session: Session, day: date) -> dict[str, ListingState]:
+    """Each code's open row. History is written in day order (closing a row at an earlier day than
+    it opened would corrupt it), so an older master raises here, before anything is written."""
     open_states = {s.code: s for s in session.execute(select(ListingState).where(ListingState.valid_to.is_(None)))
                    .scalars()}
     latest = max((s.valid_from for s in open_states.values()), default=None)
     if latest is not None and day < latest:
         raise ListingHistoryError(f"listing history is recorded up to {latest}; the master of {day} is older")
-    now = utcnow()
-    counts: Counter[str] = Counter()
-    inserts: list[dict[str, Any]] = []
+    return open_states
 
-    def open_row(code: str, state: dict[str, Any]) -> None:
-        inserts.append({"code": code, "valid_from": day, "valid_to": None, "recorded_at": now, **state})
 
-    for row in rows:
+def _change_kind(current: ListingState, row: MasterRow) -> str:
+    """How a listing whose state changed is counted; the first matching kind wins."""
+    if current.status == "delisted":
+        return "relisted"
+    if current.name != row.name:
+        return "renamed"
+    if row.suspended and not current.suspended:
+        return "suspended"
+    if current.suspended and not row.suspended:
+        return "resumed"
+    return "changed"
+
+
+@dataclass
+class _ListingChanges:
+    """One day's changes: counts by kind and the rows to insert (open rows are edited in place).
+    New rows are collected so the whole master is inserted in one statement."""
+
+    day: date
+    now: datetime
+    counts: Counter[str] = field(default_factory=Counter)
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+
+    def _open_row(self, code: str, state: dict[str, Any]) -> None:
+        self.inserts.append({"code": code, "valid_from": self.day, "valid_to": None, "recorded_at": self.now, **state})
+
+    def listed(self, row: MasterRow, current: ListingState | None) -> None:
+        """A listing in the master: opened when new, left alone when unchanged, else its open row is
+        closed at ``day`` and a new one opened, or overwritten when it opened on ``day`` itself (the
+        latest read of a day wins)."""
         want = _state_of(row)
-        current = open_states.pop(row.code, None)
         if current is None:
-            counts["listed"] += 1
-            open_row(row.code, want)
-            continue
-        have = {f: getattr(current, f) for f in _STATE_FIELDS}
-        if have == want:
-            continue
-        kind = ("relisted" if current.status == "delisted" else "renamed" if current.name != row.name
-                else "suspended" if row.suspended and not current.suspended
-                else "resumed" if current.suspended and not row.suspended else "changed")
-        counts[kind] += 1
-        if current.valid_from == day:
+            self.counts["listed"] += 1
+            self._open_row(row.code, want)
+            return
+        if {f: getattr(current, f) for f in _STATE_FIELDS} == want:
+            return
+        self.counts[_change_kind(current, row)] += 1
+        if current.valid_from == self.day:
             for f, value in want.items():
                 setattr(current, f, value)
-            current.recorded_at = now
+            current.recorded_at = self.now
         else:
-            current.valid_to = day
-            open_row(row.code, want)
-    for code, current in open_states.items():  # missing from today's master
+            current.valid_to = self.day
+            self._open_row(row.code, want)
+
+    def missing(self, code: str, current: ListingState) -> None:
+        """A listing absent from the master is delisted from ``day``; its history stays."""
         if current.status == "delisted":
-            continue
-        counts["delisted"] += 1
-        if current.valid_from == day:
+            return
+        self.counts["delisted"] += 1
+        if current.valid_from == self.day:
             current.status = "delisted"
-            current.recorded_at = now
+            current.recorded_at = self.now
         else:
-            current.valid_to = day
-            open_row(code, {**{f: getattr(current, f) for f in _STATE_FIELDS}, "status": "delisted"})
-    if inserts:
-        session.execute(insert(ListingState), inserts)
-    session.flush()
-    if counts:
-        bump_dataset_version(session, DATASET_LISTINGS)
-    return counts
+            current.valid_to = self.day
+            self._open_row(code, {**{f: getattr(current, f) for f in _STATE_FIELDS}, "status": "delisted"})
 
 
 def listing_states_as_of(session: Session, day: date, *, listed_only: bool = True) -> list[ListingState]:
@@ -176,22 +203,26 @@ def _source_rows(table: Table, items: Iterable[Any], **fixed: Any) -> list[dict[
 
 
 def upsert_daily_bars(session: Session, code: str, bars: Iterable[DailyBarRow], *, adjusted: bool, source: str) -> int:
+    bump_dataset_version(session, Dataset.DAILY_BARS)
     return bulk_upsert(
         session, DailyBar.__table__, _source_rows(DailyBar.__table__, bars, code=code, adjusted=adjusted, source=source)
     )
 
 
 def upsert_index_bars(session: Session, index_code: str, bars: Iterable[IndexBarRow], *, source: str) -> int:
+    bump_dataset_version(session, Dataset.INDEX_BARS)
     return bulk_upsert(
         session, IndexBar.__table__, _source_rows(IndexBar.__table__, bars, index_code=index_code, source=source)
     )
 
 
 def upsert_minute_bars(session: Session, code: str, bars: Iterable[MinuteBarRow], *, source: str) -> int:
+    bump_dataset_version(session, Dataset.MINUTE_BARS)
     return bulk_upsert(session, MinuteBar.__table__, _source_rows(MinuteBar.__table__, bars, code=code, source=source))
 
 
 def upsert_orderbooks(session: Session, books: Iterable[OrderBook], *, source: str) -> int:
+    bump_dataset_version(session, Dataset.ORDERBOOK)
     return bulk_upsert(
         session, OrderBookSnapshot.__table__, _source_rows(OrderBookSnapshot.__table__, books, source=source)
     )
@@ -221,6 +252,7 @@ def upsert_kis_financials(session: Session, code: str, rows: Iterable[FinancialR
         for account, value in row.values.items()
     ]
     update = ["value", "unit"]  # first_seen_at is never moved by a later run
+    bump_dataset_version(session, Dataset.FINANCIALS)
     return bulk_upsert(session, FinancialStatementItem.__table__, items, update=update)
 
 
@@ -261,7 +293,7 @@ def daily_bars_query(
     end: date | None = None,
     before: date | None = None,
     adjusted: bool = True,
-) -> Select[tuple[DailyBar]]:
+) -> Select[DailyBar]:
     stmt = select(DailyBar).where(DailyBar.code == code, DailyBar.adjusted.is_(adjusted))
     if start is not None:
         stmt = stmt.where(DailyBar.trading_date >= start)

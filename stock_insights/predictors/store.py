@@ -1,4 +1,4 @@
-"""Writes and reads of predictions and their evaluations."""
+"""Writes and reads of predictions, their evaluations and the leaderboard snapshots made of them."""
 
 from __future__ import annotations
 
@@ -9,12 +9,9 @@ from typing import Any
 from sqlalchemy import Select, and_, or_, select, tuple_
 from sqlalchemy.orm import Session
 
+from stock_insights.storage.datasets import Dataset
 from stock_insights.storage.db import bump_dataset_version, upsert, utcnow
-from stock_insights.storage.models import Evaluation, Prediction
-
-DATASET_PREDICTIONS = "predictions"
-DATASET_EVALUATIONS = "evaluations"
-DATASET_LEADERBOARD = "leaderboard"
+from stock_insights.storage.models import Evaluation, LeaderboardSnapshot, Prediction
 
 # Columns that identify a prediction version; everything else may be refreshed by a re-run.
 PREDICTION_KEY = ("model", "code", "target_date", "horizon", "as_of")
@@ -36,8 +33,16 @@ def upsert_predictions(session: Session, rows: Sequence[dict[str, Any]]) -> int:
     upsert(
         session, Prediction.__table__, replays, key=PREDICTION_KEY, update=[c for c in update if c not in CALL_COLUMNS]
     )
-    bump_dataset_version(session, DATASET_PREDICTIONS)
+    bump_dataset_version(session, Dataset.PREDICTIONS)
     return len(payload)
+
+
+def upsert_leaderboard_snapshots(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """One snapshot per (day, window, horizon); a re-run of a day replaces its payload."""
+    upsert(session, LeaderboardSnapshot.__table__, rows, update=["payload", "markdown", "created_at"])
+    if rows:
+        bump_dataset_version(session, Dataset.LEADERBOARD, Dataset.EVALUATIONS)
+    return len(rows)
 
 
 def predictions_for_target(session: Session, target_date: date, horizon: int | None = 1) -> list[Prediction]:
@@ -83,7 +88,7 @@ def upsert_evaluations(session: Session, rows: Sequence[dict[str, Any]], *, only
     if not rows:
         return 0
     upsert(session, Evaluation.__table__, list(rows), update=() if only_new else None)
-    bump_dataset_version(session, DATASET_EVALUATIONS)
+    bump_dataset_version(session, Dataset.EVALUATIONS)
     return len(rows)
 
 
@@ -95,7 +100,7 @@ def latest_predictions_query(
     as_of_before: datetime | None = None,
     horizon: int | None = None,
     after: PredictionCursor | None = None,
-) -> Select[tuple[Prediction, Evaluation]]:
+) -> Select[Prediction, Evaluation]:
     """Predictions joined to their evaluation (if any), newest target first; every horizon unless one is given.
 
     The order is total: (target_date desc, code, model, as_of desc, id desc), the order of the
