@@ -18,8 +18,9 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.core.api_keys import CredentialRefused, authenticate
 from api.core.cache import CachedAnswer, answer_response
-from api.core.security import Principal, Role, TokenError
+from api.core.security import Principal, Role
 from api.core.state import ApiState
 from api.schemas import DataMode
 from stock_insights import clock
@@ -74,16 +75,16 @@ class BearerRole(OAuth2PasswordBearer):
         if len(token) > MAX_TOKEN_LENGTH:
             raise _unauthorized("The token is invalid or expired.", "invalid_token")
         state: ApiState = request.app.state.api
+        # An access token (signature, expiry and generation: api/core/revocation.py) or a personal API key
+        # (api/core/api_keys.py). The versions read for a token are the request's (Answers reuses them).
         try:
-            principal: Principal = state.tokens.principal(token.strip())
-        except TokenError:
-            raise _unauthorized("The token is invalid or expired.", "invalid_token") from None
-        # Revocation (api/core/revocation.py): the token's generation must be the account's current one. The
-        # versions read here are the request's (Answers reuses them for its cache keys).
-        versions = await state.versions.read()
-        request.state.dataset_versions = versions
-        if not await state.generations.is_current(principal, versions):
-            raise _unauthorized("The token has been revoked; log in again.", "invalid_token")
+            caller = await authenticate(state, token.strip(), request.client.host if request.client else "unknown")
+        except CredentialRefused as exc:
+            raise HTTPException(exc.status, exc.detail, headers=exc.headers()) from None
+        if caller.versions is not None:
+            request.state.dataset_versions = caller.versions
+        request.state.credential = caller.via
+        principal = caller.principal
         if not principal.at_least(self.role):
             raise HTTPException(403, f"This needs the {self.role} role.")
         return principal

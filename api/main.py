@@ -9,13 +9,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
 
 from api import docs, problems
 from api.core.fastpath import CachedAnswerFastPath
 from api.core.middleware import BodyLimit, DefaultCacheControl
 from api.core.outage import DatabaseOutageGuard
 from api.core.state import build_state
+from api.mcp.server import McpEndpoint, McpService
 from api.routes import (
+    api_keys,
     auth,
     dashboard,
     disclosures,
@@ -43,6 +46,7 @@ API_PREFIX = "/api/v1"  # the one place the version is written: every feature ro
 V1_ROUTERS = (
     auth.router,
     users.router,
+    api_keys.router,
     stocks.router,
     market.router,
     news.router,
@@ -60,6 +64,7 @@ V1_ROUTERS = (
 
 def create_app(*, migrate: bool = True) -> FastAPI:
     settings = get_settings()
+    mcp = McpService()  # the MCP server at /mcp (api/mcp/server.py): the same read functions and accounts
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,7 +75,8 @@ def create_app(*, migrate: bool = True) -> FastAPI:
         app.state.engine = state.engine
         app.state.sessions = state.sessions
         try:
-            yield
+            async with mcp.serve_http(state):  # the SDK's session manager runs inside the app's lifespan
+                yield
         finally:
             await state.aclose()
 
@@ -102,6 +108,7 @@ def create_app(*, migrate: bool = True) -> FastAPI:
     app.include_router(health.router)
     for router in V1_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.router.routes.append(Route("/mcp", McpEndpoint(mcp), name="mcp"))  # Streamable HTTP, every method
     return app
 
 

@@ -90,6 +90,14 @@ DataModeField: Any = Field(
 )
 
 
+# Every answer of a route that takes ``as_of`` (issue 17) says which moment it was answered for.
+AsOfField: Any = Field(
+    None,
+    description="The moment this answer holds the facts of (the `as_of` asked, in UTC): only what was first seen "
+    "by then. Null: answered with everything stored now.",
+)
+
+
 def _examples(*examples: dict[str, Any]) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(examples)})
 
@@ -285,6 +293,7 @@ class StockDetail(StockOut):
     last_close: float | None = None
     last_trading_date: date | None = None
     data_mode: DataMode = DataModeField
+    as_of: datetime | None = AsOfField
 
 
 class StockChange(StockOut):
@@ -414,6 +423,7 @@ class PriceSeries(BaseModel):
     interval: Literal["1d", "1m"]
     items: list[PriceBarOut] | list[MinuteBarOut]
     data_mode: DataMode
+    as_of: datetime | None = AsOfField
 
 
 class OrderBookLevel(BaseModel):
@@ -443,6 +453,7 @@ class OrderBookOut(BaseModel):
     total_bid_quantity: int
     source: str
     data_mode: DataMode
+    as_of: datetime | None = AsOfField
 
 
 class FinancialItemOut(BaseModel):
@@ -506,6 +517,7 @@ class Financials(BaseModel):
     code: StockCode
     items: list[FinancialItemOut]
     data_mode: DataMode
+    as_of: datetime | None = AsOfField
 
 
 # ----------------------------------------------------------------------------------------------
@@ -566,6 +578,7 @@ class NewsPage(BaseModel):
     items: list[NewsItemOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page")
     data_mode: DataMode
+    as_of: datetime | None = AsOfField
 
 
 class DisclosureOut(BaseModel):
@@ -601,6 +614,22 @@ class DisclosureOut(BaseModel):
     remarks: str
     viewer_url: str
     first_seen_at: datetime
+    version: int = Field(1, description="1 for an original; a correction is one more than the version it amends")
+    original_rcept_no: str | None = Field(
+        None, description="The first stored filing of this report (this filing itself for an original)"
+    )
+    amends_rcept_no: str | None = Field(None, description="The version this correction amends")
+    original_missing: bool = Field(
+        False, description="A correction ([기재정정], [첨부추가], ...) whose original is not stored: kept, unlinked"
+    )
+
+
+class DisclosureItemOut(DisclosureOut):
+    """A report as in force: its latest version (first seen by `as_of`), and on request every version."""
+
+    versions: list[DisclosureOut] | None = Field(
+        None, description="With `versions=true`: every version of this report (first seen by `as_of`), oldest first"
+    )
 
 
 class DisclosurePage(BaseModel):
@@ -626,9 +655,10 @@ class DisclosurePage(BaseModel):
         }
     )
 
-    items: list[DisclosureOut]
+    items: list[DisclosureItemOut]
     next_cursor: str | None
     data_mode: DataMode
+    as_of: datetime | None = AsOfField
 
 
 # ----------------------------------------------------------------------------------------------
@@ -729,6 +759,7 @@ class PredictionList(BaseModel):
     next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; null on the last page")
     data_mode: DataMode
     assignment: Assignment | None = None
+    as_of: datetime | None = AsOfField
 
 
 class ArmIn(BaseModel):
@@ -986,6 +1017,18 @@ class ExcessReturnOut(BaseModel):
     reason: str | None = None
 
 
+class AfterCutoffOut(BaseModel):
+    """A model's figures on the board restricted to target days after its training cutoff (same window)."""
+
+    n: int = Field(description="Scored forecasts in the window whose target day is after the training cutoff")
+    n_dates: int
+    first_date: date | None
+    rank: int | None
+    hit_rate: float | None
+    brier: float | None
+    reason: str | None = None
+
+
 class ScorecardRow(BaseModel):
     rank: int | None = Field(description="By Brier score, 1 = lowest; null when too few dates to rank")
     unranked_reason: str | None = None
@@ -1007,6 +1050,13 @@ class ScorecardRow(BaseModel):
     information_coefficients: list[InformationCoefficient]
     long_short: LongShortOut
     excess_return: ExcessReturnOut
+    n_late: int = Field(0, description="Rows of the board that are late forecasts (0 on the live board)")
+    training_cutoff: str | None = Field(
+        "unknown", description="Last month of the model's training data (YYYY-MM), 'unknown', or null: learns nothing"
+    )
+    after_cutoff: AfterCutoffOut | None = Field(
+        None, description="The same model on the board of target days after its training cutoff (full boards only)"
+    )
 
 
 class HitsTestOut(BaseModel):
@@ -1061,6 +1111,8 @@ class Scorecard(BaseModel):
             "items": [],
             "comparisons": [],
             "note": "Served from the evaluations/leaderboard snapshot of 2026-10-30.",
+            "forecasts": "live",
+            "after_cutoff": False,
             "data_mode": "simulated",
         }
     )
@@ -1077,6 +1129,13 @@ class Scorecard(BaseModel):
     items: list[ScorecardRow]
     comparisons: list[PairwiseComparison]
     note: str
+    forecasts: Literal["live", "all"] = Field(
+        description="Which forecasts this board is made of: live (cut off and stored before 09:00 KST on the target "
+        "day, the ledger's rule) or all (late ones included, counted per model in n_late)"
+    )
+    after_cutoff: bool = Field(
+        description="True: only forecasts whose target day is after the model's training cutoff"
+    )
     data_mode: DataMode
 
 
@@ -1113,6 +1172,7 @@ class DashboardStats(BaseModel):
             "models": [
                 {"rank": 1, "model": "momentum", "count": 160, "hit_rate": 0.52, "brier": 0.249, "log_loss": 0.692}
             ],
+            "models_forecasts": "live",
             "dataset_versions": {"daily_bars": 12, "predictions": 20},
             "data_mode": "simulated",
         }
@@ -1122,6 +1182,9 @@ class DashboardStats(BaseModel):
     freshness: list[Freshness]
     movers: Movers
     models: list[LeaderboardRow]
+    models_forecasts: Literal["live", "all"] = Field(
+        "live", description="Which forecasts the standings are made of (the leaderboard's default: live)"
+    )
     dataset_versions: dict[str, int]
     data_mode: DataMode
 
@@ -1308,6 +1371,8 @@ class LedgerRow(BaseModel):
     documents: list[LedgerDocument]
     financials: list[str]
     prompt_version: str | None
+    # Format 2: SHA-256 of the canonical JSON of the messages it sent (null for baselines; absent in format 1)
+    prompt_hash: str | None = None
     inputs_sha256: str  # of the canonical JSON of everything it cited (prices, documents, financials)
     rationale_sha256: str
 
@@ -1316,7 +1381,7 @@ class LedgerDay(BaseModel):
     model_config = _examples(
         {
             "day": "2026-12-04",
-            "format": "stock_insights.ledger/1",
+            "format": "stock_insights.ledger/2",
             "digest": _DIGEST,
             "previous_digest": _PREVIOUS,
             "chain_digest": _CHAIN,
@@ -1366,7 +1431,7 @@ class LedgerCanonical(BaseModel):
             "previous_digest": _PREVIOUS,
             "chain_digest": _CHAIN,
             "sealed_at": "2026-12-03T23:01:12.345678Z",
-            "canonical": '{"day":"2026-12-04","format":"stock_insights.ledger/1",'
+            "canonical": '{"day":"2026-12-04","format":"stock_insights.ledger/2",'
             '"live_deadline":"2026-12-04T00:00:00.000000Z","rows":0,"sealed_at":"2026-12-03T23:01:12.345678Z"}\n',
             "data_mode": "simulated",
         }

@@ -1,269 +1,179 @@
-"""Fault suite: the API under traffic while PostgreSQL, then Redis, is stopped and started again.
+"""Fault suite: what the system does when a dependency falls, and that nothing is lost once it is back.
 
-    python -m benchmarks.faults [--clients 8] [--outage 10] [--baseline 5]
+    python -m benchmarks.faults [--only NAME[,NAME...]] [--clients 8] [--outage 8]
 
-Everything is its own: a PostgreSQL cluster (Debian's ``initdb``/``pg_ctl``, run as the ``postgres`` user when
-this runs as root) and a ``redis-server`` on free ports in a scratch folder, and the API as
-``python -m api.cli serve`` in a subprocess. Nothing shared is touched. Client threads keep-alive loop over a
-mix of a cached answer (the fast path), an uncached per-user answer and a login. Per phase it prints the
-requests, their statuses, 5xx other than 503, dropped connections (a request that got no HTTP answer), and
-the recovery time: from the moment the stopped service is back until every route answers 200 again.
+Everything is its own, on free ports in a scratch folder, and stopped at the end (Ctrl-C and failures included):
+a PostgreSQL cluster (Debian's ``initdb``/``pg_ctl``), a ``redis-server``, a Milvus standalone server, the
+sandbox (the simulated upstreams, "now" fixed), the API (``python -m api.cli serve``) and Dagster run workers
+(``benchmarks.faults_worker``). Nothing shared is touched. Scenarios (``--only`` takes their names):
+
+- ``pg-api``: PostgreSQL stopped under API traffic;       ``redis``: Redis stopped under API traffic;
+- ``milvus``: Milvus restarted under search traffic;       ``pg-run``: PostgreSQL stopped during a Dagster run;
+- ``kill9``: a run process killed with SIGKILL mid-write, then the re-run;
+- ``upstream``: KIS, DART and Naver answering 5xx, their rate-limit answer, or malformed JSON, then the re-run;
+- ``llm``: every chat call failing (the circuit breaker, the coverage check).
+
+For each: requests, 5xx (other than the 503 an outage must answer), dropped connections, stale answers, rows lost
+and duplicated against a clean run, and the recovery time (goal: 0 of each, recovery < 5 s). How each figure is
+counted: ``benchmarks.faults_api`` and ``benchmarks.faults_runs``.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import shutil
-import subprocess
+import signal
 import sys
 import tempfile
-import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
-import httpx
+from benchmarks import faults_api, faults_runs
+from benchmarks.faults_api import ApiRig, Outcome
+from benchmarks.faults_services import Milvus, Postgres, Redis, RunWorker, Sandbox, Services
 
-from stock_insights_tests.conftest import free_port
-
-log = logging.getLogger("benchmarks.faults")
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
-SECRET = "faults-benchmark-signing-key-0123456789abcdef"
-ROUTES = [("GET", "/api/v1/stocks"), ("GET", "/api/v1/users/me"), ("POST", "/api/v1/auth/token")]
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+API_SCENARIOS = ("pg-api", "redis", "milvus")
+RUN_SCENARIOS = ("pg-run", "kill9", "upstream", "llm")
+SCENARIOS = API_SCENARIOS + RUN_SCENARIOS
+HEADER = ["scenario", "requests", "5xx≠503", "dropped", "stale", "lost", "duplicated", "recovery"]
 
 
-class Postgres:
-    def __init__(self, root: Path) -> None:
-        self.data = root / "pg"
-        self.port = free_port()
-        initdb = shutil.which("initdb") or str(PG_BIN / "initdb")
-        self.pg_ctl = shutil.which("pg_ctl") or str(PG_BIN / "pg_ctl")
-        root.chmod(0o777)
-        subprocess.run(
-            _as_postgres([initdb, "-D", str(self.data), "--auth=trust", "-U", "postgres", "-E", "UTF8"]),
-            check=True,
-            capture_output=True,
-        )
-        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1"
-        subprocess.run(
-            _as_postgres(
-                [self.pg_ctl, "-D", str(self.data), "-o", options, "-l", str(self.data / "log"), "-w", "start"]
-            ),
-            check=True,
-            capture_output=True,
-        )
-
-    def stop(self) -> None:
-        subprocess.run(
-            _as_postgres([self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"]), capture_output=True
-        )
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
-class Redis:
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        _wait(lambda: _port_open(self.port), 10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
+def _selected(only: str) -> list[str]:
+    names = [n.strip() for n in only.split(",") if n.strip()] or list(SCENARIOS)
+    unknown = sorted(set(names) - set(SCENARIOS))
+    if unknown:
+        raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    return [n for n in SCENARIOS if n in names]
 
 
-def _port_open(port: int) -> bool:
-    import socket
+class Suite:
+    def __init__(self, services: Services, args: argparse.Namespace, selected: list[str]) -> None:
+        self.services, self.args, self.selected = services, args, selected
+        self.root = services.root
+        self.rows: list[tuple[Outcome, str]] = []
+        self.pg = Postgres(self.root)
+        self.pg.start()
+        services.own(self.pg.stop)
 
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+    def record(self, outcomes: Outcome | list[Outcome]) -> None:
+        load = "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+        for outcome in outcomes if isinstance(outcomes, list) else [outcomes]:
+            self.rows.append((outcome, load))
+            print(f"  done: {outcome.name} ({load})", flush=True)
 
+    # --- Dagster runs ------------------------------------------------------------------------------
+    def start_workers(self) -> tuple[Sandbox, RunWorker, RunWorker | None]:
+        """Started first: importing the code location takes a while, it overlaps the API scenarios."""
+        sandbox = Sandbox(self.root / "sandbox.log")
+        self.services.own(sandbox.stop)
+        # DATABASE_URL set at start-up: the definitions then read it from the environment at each run
+        # (``dg.EnvVar``), and each command sets its own database.
+        env = {"DATA_DIR": str(self.root / "data"), "DATABASE_URL": self.pg.url_of("faults_template"),
+               **sandbox.pipeline_env()}
+        worker = RunWorker(self.root / "worker.log", env)
+        self.services.own(worker.stop)
+        victim = None
+        if "kill9" in self.selected:
+            victim = RunWorker(self.root / "victim.log", env)
+            self.services.own(victim.stop)
+        return sandbox, worker, victim
 
-def _wait(ready, seconds: float) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while not ready():
-        if time.monotonic() > deadline:
-            raise TimeoutError("not ready in time")
-        time.sleep(0.1)
+    def run_scenarios(self, sandbox: Sandbox, worker: RunWorker, victim: RunWorker | None) -> None:
+        sandbox.wait_ready()
+        t0 = time.monotonic()
+        rig = faults_runs.prepare(self.pg, sandbox, worker, {"DATA_DIR": str(self.root / "data")})
+        print(f"  template and clean run ready in {time.monotonic() - t0:.1f} s "
+              f"(clean run: {', '.join(f'{k} {v:.1f} s' for k, v in rig.clean_seconds.items())})", flush=True)
+        steps: dict[str, Callable[[], Outcome | list[Outcome]]] = {
+            "pg-run": lambda: faults_runs.pg_during_run(rig),
+            "kill9": lambda: faults_runs.kill9_mid_run(rig, victim) if victim else [],
+            "upstream": lambda: faults_runs.upstream_faults(rig),
+            "llm": lambda: faults_runs.llm_down(rig),
+        }
+        for name in RUN_SCENARIOS:
+            if name in self.selected:
+                self.record(steps[name]())
 
+    # --- the API -----------------------------------------------------------------------------------
+    def api_scenarios(self) -> ApiRig:
+        redis = Redis()
+        redis.start()
+        self.services.own(redis.stop)
+        milvus = None
+        if "milvus" in self.selected:
+            # Started from this (the main) thread: the launcher ties the server's life to the starting thread's
+            # (PR_SET_PDEATHSIG), so a server started from a helper thread would die with that thread.
+            milvus = Milvus(self.root)
+            self.services.own(milvus.stop)
+            print(f"  Milvus standalone started in {milvus.start():.1f} s", flush=True)
+        rig = faults_api.start_api(self.services, self.pg, redis, milvus.uri if milvus else "http://127.0.0.1:9")
+        args = self.args
+        if "pg-api" in self.selected:
+            self.record(faults_api.service_outage(rig, "PostgreSQL stopped (API)", self.pg, args.clients, args.outage))
+        if "redis" in self.selected:
+            self.record(faults_api.service_outage(rig, "Redis stopped", redis, args.clients, args.outage))
+        if milvus is not None:
+            faults_api.seed_milvus(rig.url, milvus.uri)
+            self.record(faults_api.milvus_restart(rig, milvus, args.clients, args.outage))
+        return rig
 
-@dataclass
-class Tally:
-    statuses: Counter[str] = field(default_factory=Counter)
-    dropped: int = 0
-    requests: int = 0
-    last_failure: float = 0.0  # monotonic time of the last answer that was not 200
-
-
-class Traffic:
-    """Client threads, each with its own keep-alive connection, looping over ROUTES until stopped."""
-
-    def __init__(self, base_url: str, token: str, clients: int) -> None:
-        self.base_url, self.token, self.clients = base_url, token, clients
-        self.tally = Tally()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
-
-    def _run(self) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"}
-        form = {"username": "reader@example.com", "password": "correct-horse-battery"}
-        with httpx.Client(base_url=self.base_url, timeout=15, headers=headers) as client:
-            n = 0
-            while not self._stop.is_set():
-                method, path = ROUTES[n % len(ROUTES)]
-                n += 1
-                try:
-                    answer = client.request(method, path, data=form if method == "POST" else None)
-                    status = str(answer.status_code)
-                except httpx.HTTPError:
-                    status = "dropped"
-                with self._lock:
-                    self.tally.requests += 1
-                    if status == "dropped":
-                        self.tally.dropped += 1
-                    else:
-                        self.tally.statuses[status] += 1
-                    if status != "200":
-                        self.tally.last_failure = time.monotonic()
-
-    def snapshot(self) -> Tally:
-        with self._lock:
-            t = self.tally
-            self.tally = Tally(last_failure=t.last_failure)
-            return t
-
-    def __enter__(self) -> Traffic:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=20)
-
-
-def _recovery(base_url: str, token: str, since: float, service: str, limit: float = 60.0) -> float | None:
-    """Seconds from ``since`` until the API uses the service again: PostgreSQL, every route answers 200 once
-    in a row; Redis (answers never stopped being 200), readiness reports Redis reachable."""
-    headers = {"Authorization": f"Bearer {token}"}
-    form = {"username": "reader@example.com", "password": "correct-horse-battery"}
-    with httpx.Client(base_url=base_url, timeout=5, headers=headers) as client:
-        while time.monotonic() - since < limit:
-            try:
-                if service == "redis":
-                    ok = client.get("/health/ready").json()["checks"]["redis"]["ok"] is True
-                else:
-                    ok = all(
-                        client.request(m, p, data=form if m == "POST" else None).status_code == 200 for m, p in ROUTES
-                    )
-                if ok:
-                    return time.monotonic() - since
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-    return None
+    def finish_api(self, rig: ApiRig) -> str:
+        rig.process.stop()
+        return faults_api.log_lines(rig.log)
 
 
-def _row(phase: str, tally: Tally, recovery: float | None, recovered: bool = False) -> str:
-    other_5xx = sum(v for k, v in tally.statuses.items() if k.startswith("5") and k != "503")
-    statuses = ", ".join(f"{k}: {v}" for k, v in sorted(tally.statuses.items()))
-    missing = "-" if phase == "baseline" or recovered else "not recovered"
-    rec = missing if recovery is None else f"{recovery:.2f} s"
-    return f"{phase:<22} {tally.requests:>8} {other_5xx:>10} {tally.dropped:>8} {rec:>14}   {statuses}"
+def _print(rows: list[tuple[Outcome, str]]) -> None:
+    table = [HEADER] + [o.cells() for o, _ in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(HEADER))]
+    for n, cells in enumerate(table):
+        padded = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        print("  ".join(padded))
+        if n > 0:
+            outcome, load = rows[n - 1]
+            for note in [*outcome.notes, load]:
+                print(f"      {note}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.faults", description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--outage", type=float, default=10.0, help="seconds each service stays stopped")
-    parser.add_argument("--baseline", type=float, default=5.0)
+    parser.add_argument("--only", default="", help=f"comma-separated scenarios: {', '.join(SCENARIOS)}")
+    parser.add_argument("--clients", type=int, default=8, help="API client threads (keep-alive connections)")
+    parser.add_argument("--outage", type=float, default=8.0, help="seconds each service stays stopped")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch folder (logs) at the end")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-
+    selected = _selected(args.only)
+    signal.signal(signal.SIGTERM, _interrupt)
+    started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="si-faults-"))
-    pg, redis = Postgres(root), Redis()
-    api: subprocess.Popen[bytes] | None = None
-    rows: list[str] = []
+    services = Services(root)
+    suite: Suite | None = None
+    api_lines = ""
     try:
-        pg.start()
-        redis.start()
-        from api.core.security import TokenService
-        from stock_insights.storage.migrate import upgrade
-        from stock_insights_tests.api.helpers import PASSWORD, make_user, seed
-
-        upgrade(pg.url)
-        seed(pg.url)
-        user_id = make_user(pg.url, "reader@example.com", password=PASSWORD)
-        token = TokenService(SECRET, access_minutes=60, refresh_days=1).issue(user_id, "user", "").access_token
-        port = free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": pg.url,
-            "REDIS_URL": redis.url,
-            "REDIS_KEY_PREFIX": "faults",
-            "API_JWT_SECRET": SECRET,
-            "DATA_MODE": "simulated",
-            "MILVUS_URI": f"http://127.0.0.1:{free_port()}",
-        }
-        api_log = open(root / "api.log", "wb")  # noqa: SIM115 - closed with the process
-        api = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)], env=env, stdout=api_log, stderr=api_log
-        )
-        base = f"http://127.0.0.1:{port}"
-        _wait(lambda: _port_open(port), 60)
-        with Traffic(base, token, args.clients) as traffic:
-            time.sleep(args.baseline)
-            rows.append(_row("baseline", traffic.snapshot(), None))
-            for name, kind, service in (("PostgreSQL stopped", "postgres", pg), ("Redis stopped", "redis", redis)):
-                service.stop()
-                time.sleep(args.outage)
-                down = traffic.snapshot()
-                service.start()
-                back = time.monotonic()
-                recovery = _recovery(base, token, back, kind)
-                time.sleep(2)
-                after = traffic.snapshot()
-                rows.append(_row(name, down, recovery))
-                rows.append(_row("  after restart", after, None, recovered=True))
-        api.terminate()
-        api.wait(timeout=20)
-        api_log.close()
-        text = (root / "api.log").read_text(errors="replace")
-        print(
-            f"\nAPI log: {text.count('database unavailable')} outage line(s), "
-            f"{text.count('database reachable again')} recovery line(s), "
-            f"{text.count('Traceback')} traceback(s), {text.count('Exception in ASGI application')} unhandled"
-        )
+        suite = Suite(services, args, selected)
+        workers = suite.start_workers() if set(selected) & set(RUN_SCENARIOS) else None
+        if set(selected) & set(API_SCENARIOS):
+            api_lines = suite.finish_api(suite.api_scenarios())
+        if workers is not None:
+            suite.run_scenarios(*workers)
     finally:
-        if api is not None and api.poll() is None:
-            api.kill()
-        redis.stop()
-        pg.stop()
-        shutil.rmtree(root, ignore_errors=True)
-    print(f"\n{args.clients} clients, keep-alive, routes: {', '.join(p for _, p in ROUTES)}; outage {args.outage:g} s")
-    print(f"{'phase':<22} {'requests':>8} {'5xx≠503':>10} {'dropped':>8} {'recovery':>14}   statuses")
-    for row in rows:
-        print(row)
+        services.close()
+        if args.keep:
+            print(f"scratch folder kept: {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    print(f"\n{args.clients} API clients, outage {args.outage:g} s; "
+          f"total {time.monotonic() - started:.0f} s, load average at the end "
+          + "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    _print(suite.rows if suite else [])
+    if api_lines:
+        print(f"\nAPI log: {api_lines}")
     return 0
 
 

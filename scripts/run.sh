@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the embedded defaults: set up, migrate, start the simulated market, Milvus (standalone),
-# Dagster (webserver :3000 and daemon) and the API (:8000), then backfill the last trading days
-# through Dagster. Stays in the foreground; Ctrl-C stops everything it started.
+# Dagster (webserver :3000 and daemon) and the API (:8000), then materialize the last trading days through
+# Dagster (scripts/backfill.py: four runs, then a year of bars as a backfill the daemon fills in the
+# background). Stays in the foreground; Ctrl-C stops everything it started.
 #
 #   DAYS=20 bash scripts/run.sh          # how many trading days to materialize (default 20)
 #   DAYS=0 bash scripts/run.sh           # start the services only, no backfill
@@ -188,7 +189,7 @@ if [ "${DAYS:-20}" = 0 ]; then
   status="Ready (DAYS=0: no backfill)"
 elif ! python scripts/backfill.py --days "${DAYS:-20}" --webserver "http://127.0.0.1:$DAGSTER_PORT"; then
   # Keep everything up: the failed runs and their messages are in the Dagster UI.
-  status="Up, but the backfill did not complete (see Runs in the Dagster UI)"
+  status="Up, but the first runs did not complete (see Runs in the Dagster UI)"
 fi
 
 echo

@@ -16,9 +16,17 @@ fi
 . .venv/bin/activate
 stamp=.venv/.installed-$(sha256sum requirements.lock pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  python -m pip install --quiet --upgrade pip
-  python -m pip install --quiet -r requirements.lock
-  python -m pip install --quiet --no-deps -e .
+  # uv installs the locked set in about 20 s where pip takes 80 s (parallel downloads, no per-package
+  # subprocess); pip stays the fallback when uv cannot be had (an offline mirror that only pip is set up for).
+  if python -m pip install --quiet --disable-pip-version-check "uv>=0.9,<1" 2>/dev/null && python -m uv --version >/dev/null 2>&1; then
+    python -m uv pip install --quiet --python .venv/bin/python -r requirements.lock
+    python -m uv pip install --quiet --python .venv/bin/python --no-deps -e .
+  else
+    echo "uv is not available: installing with pip (slower)" >&2
+    python -m pip install --quiet --upgrade pip
+    python -m pip install --quiet -r requirements.lock
+    python -m pip install --quiet --no-deps -e .
+  fi
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 

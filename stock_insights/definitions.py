@@ -1,4 +1,8 @@
-"""The Dagster code location: everything under ``stock_insights/defs`` is loaded automatically."""
+"""The Dagster code location: everything under ``stock_insights/defs`` is loaded automatically.
+
+The resources' fields are filled from the settings when the definitions are built (secrets as
+``dg.EnvVar``); ``build_defs()`` builds them again, for the settings of the moment.
+"""
 
 from __future__ import annotations
 
@@ -6,4 +10,9 @@ from pathlib import Path
 
 import dagster as dg
 
-defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+
+def build_defs() -> dg.Definitions:
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+
+
+defs = build_defs()

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
         default=f"sqlite:///{DEFAULT_DATA_DIR / 'stock_insights.db'}",
         description="SQLAlchemy URL. Default: a SQLite file under ./data. Production: postgresql+psycopg://...",
     )
+    DATABASE_CONNECT_TIMEOUT_SECONDS: int = Field(
+        default=5,
+        ge=2,
+        le=300,
+        description="PostgreSQL: seconds to wait for a new connection (libpq connect_timeout; 2 at least). A server "
+        "that does not answer (packets dropped, not refused) fails the request or run after this, not never.",
+    )
     REDIS_URL: str = Field(default="", description="Empty: an in-process cache serves the API.")
     REDIS_KEY_PREFIX: str = Field(
         default="si",
@@ -236,6 +243,11 @@ class Settings(BaseSettings):
     API_CACHE_TTL_SECONDS: int = Field(default=300, ge=1, description="Bounds cache memory; freshness is by version.")
     API_MAX_BODY_BYTES: int = Field(
         default=65536, ge=1024, le=16 * 1024 * 1024, description="Largest request body accepted; larger: 413."
+    )
+    MCP_API_KEY: SecretStr = Field(
+        default=SecretStr(""),
+        description="The personal API key (POST /api/v1/users/me/api-keys) that the stdio MCP server "
+        "(python -m api.mcp) acts with, with its owner's role; checked on every call. Not used by /mcp over HTTP.",
     )
     FORWARDED_ALLOW_IPS: CsvList = Field(
         default_factory=list,

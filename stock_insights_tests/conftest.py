@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -32,6 +33,9 @@ LOCAL_PG = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@12
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SANDBOX_APP_KEY = "PStestAppKey000000000000000000000000"
 SANDBOX_APP_SECRET = "test-app-secret-that-must-never-be-logged"
+SANDBOX_DART_KEY = "d" * 32 + "secret00"  # 40 characters, like a real crtfc_key
+SANDBOX_NAVER_ID, SANDBOX_NAVER_SECRET = "naver-test-client-id", "naver-test-client-secret-never-logged"
+SANDBOX_REDDIT_ID, SANDBOX_REDDIT_SECRET = "reddit-test-id", "reddit-test-secret-never-logged"
 
 
 # A Friday after the close: the last closed session is 2026-12-04 whatever the real date is.
@@ -139,11 +143,48 @@ def sandbox() -> Iterator[ServerThread]:
         yield server
 
 
+def sandbox_resources(url: str, database_url: str, data_dir: Path, **overrides: Any) -> dict[str, Any]:
+    """Every resource of the code location, configured for the sandbox at ``url`` and the store at
+    ``database_url`` (test keys; the embedder offline); ``overrides`` replace resources by name."""
+    from stock_insights.defs.dart.resources import DartResource
+    from stock_insights.defs.news.resources import NaverResource, NewsFeedsResource, RedditResource
+    from stock_insights.defs.resources import DatabaseResource, EmbeddingsResource, KisResource
+    from stock_insights.defs.universe.resources import KisMasterResource
+
+    database = overrides.pop("database", None) or DatabaseResource(url=database_url)
+    resources: dict[str, Any] = {
+        "database": database,
+        "kis": KisResource(database=database, base_url=url, app_key=SANDBOX_APP_KEY, app_secret=SANDBOX_APP_SECRET,
+                           rate_limit_per_sec=50, lock_dir=str(data_dir / "locks")),
+        "kis_master": KisMasterResource(base_url=url),
+        "dart": DartResource(base_url=url, api_key=SANDBOX_DART_KEY, requests_per_second=50),
+        "naver": NaverResource(base_url=url, client_id=SANDBOX_NAVER_ID, client_secret=SANDBOX_NAVER_SECRET),
+        "news_feeds": NewsFeedsResource(hankyung_feed_urls=[f"{url}/feed/finance", f"{url}/feed/economy"],
+                                        maeil_feed_urls=[f"{url}/rss/50200011/", f"{url}/rss/30100041/"]),
+        "reddit": RedditResource(auth_url=f"{url}/api/v1/access_token", base_url=url, client_id=SANDBOX_REDDIT_ID,
+                                 client_secret=SANDBOX_REDDIT_SECRET),
+        "embeddings": EmbeddingsResource(embedder_choice="hashing", openai_base_url=f"{url}/v1"),
+    }
+    return {**resources, **overrides}
+
+
+def rebuild_definitions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Builds ``stock_insights.definitions.defs`` again from the settings of now (the environment a fixture
+    has just set), for the tests that still run the code location's own resources; restored afterwards."""
+    import stock_insights.definitions
+
+    monkeypatch.setattr(stock_insights.definitions, "defs", stock_insights.definitions.build_defs())
+
+
 @pytest.fixture
 def sandbox_env(
     monkeypatch: pytest.MonkeyPatch, sandbox: ServerThread, database_url: str, tmp_path: Path
 ) -> Iterator[str]:
-    """Settings pointing every client at the sandbox and the relational store at ``database_url``."""
+    """Settings pointing every client at the sandbox and the relational store at ``database_url``.
+
+    The assets' own settings (the universe, the data mode, the data folder) come from here; resources are
+    better passed explicitly (``sandbox_resources``); the code location's own are rebuilt from these settings.
+    """
     env = {
         "DATA_MODE": "simulated",
         "DATABASE_URL": database_url,
@@ -160,8 +201,15 @@ def sandbox_env(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     reset_settings_cache()
+    rebuild_definitions(monkeypatch)
     yield database_url
     reset_settings_cache()
+
+
+@pytest.fixture
+def resources(sandbox_env: str, sandbox: ServerThread, tmp_path: Path) -> dict[str, Any]:
+    """The code location's resources for this test's sandbox and database (see ``sandbox_resources``)."""
+    return sandbox_resources(sandbox.url, sandbox_env, tmp_path / "data")
 
 
 @pytest.fixture(scope="session")

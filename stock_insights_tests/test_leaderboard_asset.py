@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import partial
+from typing import Any
 
 import dagster as dg
 from sqlalchemy import select
 
-from stock_insights.settings import reset_settings_cache
 from stock_insights.storage.db import make_engine, session_scope
 from stock_insights.storage.models import Experiment, ExperimentArm, LeaderboardSnapshot
-from stock_insights_tests.test_slice_end_to_end import materialize
+from stock_insights_tests.test_slice_end_to_end import materialize as _materialize
 
 
-def test_leaderboard_ranks_models_and_compares_arms(sandbox_env: str, sandbox, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_leaderboard_ranks_models_and_compares_arms(sandbox_env: str, resources: dict[str, Any]) -> None:
     start, end = date(2026, 9, 1), date(2026, 10, 30)
-    # news_tone reads news: Naver's last 90 days, from the sandbox.
-    monkeypatch.setenv("NAVER_BASE_URL", sandbox.url)
-    monkeypatch.setenv("NAVER_CLIENT_ID", "naver-test-client-id")
-    monkeypatch.setenv("NAVER_CLIENT_SECRET", "naver-test-client-secret")
-    reset_settings_cache()
+    # news_tone reads news: Naver's last 90 days, from the sandbox (the resources point every client at it).
+    materialize = partial(_materialize, resources=resources)
     instance = dg.DagsterInstance.ephemeral()
     assert materialize([["universe", "stocks"]], instance=instance).success
     assert materialize([["news", "naver"]], instance=instance).success

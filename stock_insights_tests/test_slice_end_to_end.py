@@ -6,7 +6,10 @@ universe/stocks -> kis/daily_bars -> predictions/daily -> evaluations/daily -> t
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import date
+from functools import partial
+from typing import Any
 
 import dagster as dg
 import httpx
@@ -32,15 +35,25 @@ def _defs() -> dg.Definitions:
 
 
 def materialize(keys: list[list[str]], start: date | None = None, end: date | None = None,
-                instance: dg.DagsterInstance | None = None, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
-    """Run assets as Dagster does, with the code location's own resources; a range runs as one run."""
+                instance: dg.DagsterInstance | None = None, raise_on_error: bool = True,
+                resources: Mapping[str, Any] | None = None,
+                run_config: Mapping[str, Any] | None = None) -> dg.ExecuteInProcessResult:
+    """Run assets (and their checks) as Dagster does; a range runs as one run. ``resources``: the resources
+    to run them with (``conftest.sandbox_resources``); without, the code location's own."""
     tags = {}
     if start is not None:
         tags = {"dagster/asset_partition_range_start": start.isoformat(),
                 "dagster/asset_partition_range_end": (end or start).isoformat()}
-    job = _defs().resolve_implicit_global_asset_job_def()
+    defs = _defs()
+    if resources is not None:
+        return dg.materialize(
+            [*defs.assets, *(defs.asset_checks or [])],
+            selection=[dg.AssetKey(k) for k in keys], resources=resources, tags=tags, run_config=run_config,
+            instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=raise_on_error,
+        )
+    job = defs.resolve_implicit_global_asset_job_def()
     return job.execute_in_process(
-        asset_selection=[dg.AssetKey(k) for k in keys], tags=tags,
+        asset_selection=[dg.AssetKey(k) for k in keys], tags=tags, run_config=run_config,
         instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=raise_on_error,
     )
 
@@ -58,8 +71,12 @@ def snapshot(url: str) -> dict[str, list[tuple]]:
     return out
 
 
-def test_slice_runs_end_to_end_and_reruns_change_nothing(sandbox_env: str) -> None:
+_materialize = materialize  # the tests below bind their resources to it
+
+
+def test_slice_runs_end_to_end_and_reruns_change_nothing(sandbox_env: str, resources: dict[str, Any]) -> None:
     url = sandbox_env
+    materialize = partial(_materialize, resources=resources)
     instance = dg.DagsterInstance.ephemeral()
     assert materialize([["universe", "stocks"]], instance=instance).success
     assert materialize([["kis", "daily_bars"]], BAR_START, BAR_END, instance).success
@@ -150,8 +167,11 @@ def _sandbox_closes(code: str, start: date, end: date) -> list[float]:
 
 
 @pytest.mark.parametrize("fault", ["malformed_json", "non_numeric_price", "empty_output2", "html_error"])
-def test_bad_kis_answer_fails_the_run_and_writes_nothing(sandbox_env: str, sandbox, fault: str) -> None:
+def test_bad_kis_answer_fails_the_run_and_writes_nothing(
+    sandbox_env: str, sandbox, resources: dict[str, Any], fault: str
+) -> None:
     url = sandbox_env
+    materialize = partial(_materialize, resources=resources)
     assert materialize([["universe", "stocks"]]).success
     assert materialize([["kis", "daily_bars"]], date(2026, 10, 1), date(2026, 10, 2)).success
     before = snapshot(url)

@@ -1,7 +1,7 @@
-"""API knobs that ``stock_insights.settings`` does not declare yet, read with safe fallbacks.
+"""The API's configuration: token lifetimes and cache TTL from the settings (validated there: a bad value
+fails at start-up with a settings error), the signing key, and the fixed limits of the login endpoints.
 
-The settings module belongs to the foundation; until it grows these fields the API reads them with
-``getattr`` and falls back to the defaults below (a random per-process signing key, with a warning).
+An empty API_JWT_SECRET means a random per-process signing key, with a warning.
 """
 
 from __future__ import annotations
@@ -11,15 +11,10 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import SecretStr
-
 from stock_insights.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ACCESS_TOKEN_MINUTES = 15
-DEFAULT_REFRESH_TOKEN_DAYS = 14
-DEFAULT_CACHE_TTL_SECONDS = 300
 # A dead Redis is not retried for this long: a request then costs one failed attempt per window.
 REDIS_BREAKER_SECONDS = 5.0
 # Redis on loopback answers in well under a millisecond; anything slower is treated as down.
@@ -54,22 +49,8 @@ def _ephemeral_secret() -> str:
     return secrets.token_urlsafe(48)
 
 
-def _positive_int(settings: Settings, name: str, default: int) -> int:
-    value = getattr(settings, name, None)
-    try:
-        number = int(value) if value is not None and value != "" else default
-    except (TypeError, ValueError):
-        log.warning("%s is not an integer; using %d", name, default)
-        return default
-    if number <= 0:
-        log.warning("%s must be positive; using %d", name, default)
-        return default
-    return number
-
-
 def api_config(settings: Settings) -> ApiConfig:
-    raw = getattr(settings, "API_JWT_SECRET", None)
-    secret = raw.get_secret_value() if isinstance(raw, SecretStr) else (raw or "")
+    secret = settings.API_JWT_SECRET.get_secret_value()
     ephemeral = not secret
     if ephemeral:
         secret = _ephemeral_secret()
@@ -79,7 +60,7 @@ def api_config(settings: Settings) -> ApiConfig:
     return ApiConfig(
         jwt_secret=secret,
         jwt_secret_is_ephemeral=ephemeral,
-        access_token_minutes=_positive_int(settings, "API_ACCESS_TOKEN_MINUTES", DEFAULT_ACCESS_TOKEN_MINUTES),
-        refresh_token_days=_positive_int(settings, "API_REFRESH_TOKEN_DAYS", DEFAULT_REFRESH_TOKEN_DAYS),
-        cache_ttl_seconds=_positive_int(settings, "API_CACHE_TTL_SECONDS", DEFAULT_CACHE_TTL_SECONDS),
+        access_token_minutes=settings.API_ACCESS_TOKEN_MINUTES,
+        refresh_token_days=settings.API_REFRESH_TOKEN_DAYS,
+        cache_ttl_seconds=settings.API_CACHE_TTL_SECONDS,
     )

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -24,7 +25,7 @@ from api.core.redis import RedisGate
 from api.core.revocation import TokenGenerations
 from api.core.security import TokenService
 from stock_insights.settings import Settings
-from stock_insights.storage.db import make_async_engine, redact_url
+from stock_insights.storage.db import connect_timeout_seconds, make_async_engine, redact_url
 from stock_insights.storage.models import DatasetVersion
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,38 @@ log = logging.getLogger(__name__)
 # Part of every cache key: a release that changes an answer's shape must not read older entries
 # from a Redis shared with the previous release.
 CACHE_FORMAT = "1"
+
+
+class VectorSearchHealth:
+    """Semantic search up or down, as the last search that asked Milvus found it.
+
+    While Milvus is away every uncached search answers the lexical fallback; the first failure logs one warning
+    (the error's kind, no traceback) and the first semantic answer afterwards logs the recovery, with how long
+    it lasted and how many answers were degraded. Nothing in between: an outage is two lines, not one per request.
+    (pymilvus's own per-call records of an unreachable server are filtered in ``stock_insights.embeddings.store``.)
+    """
+
+    def __init__(self) -> None:
+        self.down_since: float | None = None  # monotonic time of the first failure of the current outage
+        self.degraded_answers = 0  # lexical fallbacks since then
+
+    def failed(self, exc: BaseException) -> None:
+        self._observe(exc)
+
+    def ok(self) -> None:
+        self._observe(None)
+
+    def _observe(self, exc: BaseException | None) -> None:
+        if exc is not None:
+            if self.down_since is None:
+                self.down_since, self.degraded_answers = time.monotonic(), 0
+                log.warning("semantic search unavailable (%s); lexical fallback until Milvus answers",
+                            type(exc).__name__)
+            self.degraded_answers += 1
+        elif self.down_since is not None:
+            log.warning("semantic search available again after %.1f s (%d answer(s) were the lexical fallback)",
+                        time.monotonic() - self.down_since, self.degraded_answers)
+            self.down_since = None
 
 
 @dataclass
@@ -50,6 +83,7 @@ class ApiState:
 
     sqlite_versions: SqliteVersions | None = None
     db_health: DatabaseHealth = field(default_factory=DatabaseHealth)
+    vector_health: VectorSearchHealth = field(default_factory=VectorSearchHealth)
     # Cache misses hold one of these while they read: no more at once than the pool keeps open,
     # otherwise every burst opens overflow connections that are closed again on return (for SQLite
     # that is a new thread and file handle per query) and a miss costs several times more.
@@ -124,7 +158,7 @@ class PostgresVersions:
             async with asyncio.timeout(self.TIMEOUT_SECONDS):
                 if self._conn is None or self._conn.closed:
                     self._conn = await psycopg.AsyncConnection.connect(
-                        self.conninfo, autocommit=True, connect_timeout=5
+                        self.conninfo, autocommit=True, connect_timeout=connect_timeout_seconds()
                     )
                 cursor = await self._conn.execute(self.SQL, prepare=True)
                 versions = {dataset: int(version) for dataset, version in await cursor.fetchall()}

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api import queries as q
 from api.deps import AnswersDep, RequireUser
 from api.problems import problem_responses
-from api.routes.evaluations import board_of, standings
+from api.routes.evaluations import Variant, board_of, standings
 from api.routes.stocks import CACHED
 from api.schemas import DashboardStats, Freshness, Mover, Movers
 from stock_insights.storage.datasets import Dataset
@@ -21,7 +21,9 @@ router = APIRouter(
 )
 
 TOP_MOVERS = 5
-STANDINGS_WINDOW = 20  # the standings: horizon 1, the latest evaluations/leaderboard snapshot of 20 trading days
+# The standings: horizon 1, live forecasts (the leaderboard's default), the latest evaluations/leaderboard snapshot
+# of 20 trading days; ``models_forecasts`` says which forecasts they are.
+STANDINGS_WINDOW = 20
 
 
 @router.get("/stats", response_model=DashboardStats, summary="Counts, freshness, today's movers, model standings")
@@ -32,6 +34,7 @@ async def stats(answers: AnswersDep) -> Response:
         latest, previous, moves = await q.movers(session)
         by_change = sorted(moves, key=lambda m: (m.change, m.code))
         snapshot = await q.leaderboard_snapshot(session, STANDINGS_WINDOW)
+        board, variant = board_of(snapshot[1], 1) if snapshot else (None, Variant())
 
         def mover(m: q.MoverRow) -> Mover:
             return Mover(code=m.code, name=m.name, close=m.close, previous_close=m.previous_close, change=m.change)
@@ -45,7 +48,8 @@ async def stats(answers: AnswersDep) -> Response:
                 gainers=[mover(m) for m in reversed(by_change[-TOP_MOVERS:]) if m.change > 0],
                 losers=[mover(m) for m in by_change[:TOP_MOVERS] if m.change < 0],
             ),
-            models=standings(board_of(snapshot[1], 1) if snapshot else None),
+            models=standings(board),
+            models_forecasts=variant.forecasts,
             dataset_versions={d: versions.get(d, 0) for d in q.ALL_DATASETS},
             data_mode=answers.data_mode,
         )

@@ -1,14 +1,17 @@
 """The leaderboard: the full scorecard of every model, as the ``evaluations/leaderboard`` asset stored it.
 
 The numbers are not recomputed here: the route serves the stored snapshot (``leaderboards`` table) of the
-asked window, horizon and trading day, so the API and the asset's metadata agree to the last digit.
+asked window, horizon and trading day, so the API and the asset's metadata agree to the last digit. Live
+forecasts by default (``forecasts=all`` adds the late ones), the full board unless ``after_cutoff=true``; every
+answer says which board it is (``forecasts``, ``after_cutoff``), see ``stock_insights.metrics.honesty``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from enum import IntEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +22,7 @@ from api.queries import leaderboard_snapshot
 from api.routes.stocks import CACHED
 from api.schemas import (
     AcrossDatesOut,
+    AfterCutoffOut,
     CalibrationOut,
     ExcessReturnOut,
     HitsTestOut,
@@ -34,6 +38,7 @@ from api.schemas import (
     ScorecardRow,
     WilsonHits,
 )
+from stock_insights.metrics import honesty
 from stock_insights.metrics.comparison import MIN_DATES_FOR_VERDICT
 from stock_insights.metrics.outcome import OUTCOME_RULE
 from stock_insights.storage.datasets import Dataset
@@ -50,8 +55,14 @@ LEADERBOARD_NOTE = (
     "{horizon}). Ranked by Brier score (lower is better) among models with at least {min_dates} dates; a model "
     "with fewer is listed unranked. Pairwise: McNemar clustered by date on hits and Diebold-Mariano (HLN) on "
     "per-date Brier differences, Holm-adjusted across the window's pairs; a pair with fewer than {min_dates} "
-    "paired dates gets no verdict."
+    "paired dates gets no verdict. Forecasts: {variant}"
 )
+AFTER_CUTOFF_NOTE = " Only target days after each model's training cutoff ({rule})."
+OLD_SNAPSHOT_NOTE = (
+    " This snapshot was computed before live and late forecasts were told apart: it holds every forecast; "
+    "re-materialize evaluations/leaderboard for the live board."
+)
+FORECASTS_RULES = {"live": honesty.LIVE_RULE.split(";")[0], "all": "every forecast, late ones included and counted"}
 NO_SNAPSHOT_NOTE = "No leaderboard has been computed yet: materialize evaluations/leaderboard."
 NO_BOOK_HORIZON_5 = (
     "no long-short book at horizon 5: five-session returns of consecutive days overlap, so a daily book of them "
@@ -68,6 +79,9 @@ class Window(IntEnum):
 class Horizon(IntEnum):
     day = 1
     week = 5
+
+
+ForecastsParam = Literal["live", "all"]
 
 
 def _across(value: dict[str, Any]) -> AcrossDatesOut:
@@ -145,7 +159,15 @@ def scorecard_row(m: dict[str, Any], horizon: int) -> ScorecardRow:
         ],
         long_short=_long_short(m.get("portfolio"), horizon),
         excess_return=_excess(m.get("excess_return")),
+        n_late=m.get("n_late", 0),
+        training_cutoff=m.get("training_cutoff", "unknown"),
+        after_cutoff=None if m.get("after_cutoff") is None else _after_cutoff(m["after_cutoff"]),
     )
+
+
+def _after_cutoff(value: dict[str, Any]) -> AfterCutoffOut:
+    """``metrics.honesty.after_cutoff_summary`` as served (its count is ``n``, as on the scorecard)."""
+    return AfterCutoffOut.model_validate({**value, "n": value["n_predictions"]})
 
 
 def comparison(pair: dict[str, Any]) -> PairwiseComparison:
@@ -188,24 +210,60 @@ def comparison(pair: dict[str, Any]) -> PairwiseComparison:
     )
 
 
-def board_of(payload: dict[str, Any], horizon: int) -> dict[str, Any] | None:
-    """The stored board of ``horizon``: the payload itself (horizon 1) or its ``horizon_5`` part."""
-    return payload if horizon == 1 else payload.get("horizon_5")
+@dataclass(frozen=True)
+class Variant:
+    """Which board of a snapshot is served (``metrics.honesty``): live or all forecasts, after the cutoff or not."""
+
+    forecasts: ForecastsParam = "live"
+    after_cutoff: bool = False
+    old_snapshot: bool = False  # stored before live and late were told apart: every forecast, full
+
+    @property
+    def label(self) -> str:
+        return f"{self.forecasts} forecasts" + (", after the training cutoff" if self.after_cutoff else "")
+
+    def note(self) -> str:
+        text = f"{self.forecasts} ({FORECASTS_RULES[self.forecasts]})."
+        if self.after_cutoff:
+            text += AFTER_CUTOFF_NOTE.format(rule=honesty.CUTOFF_RULE)
+        return text + (OLD_SNAPSHOT_NOTE if self.old_snapshot else "")
+
+
+def board_of(
+    payload: dict[str, Any], horizon: int, forecasts: ForecastsParam = "live", after_cutoff: bool = False
+) -> tuple[dict[str, Any] | None, Variant]:
+    """The stored board of the asked variant and ``horizon`` (the variant's payload itself for horizon 1, or its
+    ``horizon_5`` part), and which variant it is."""
+    found, served, restricted = honesty.resolve(payload, forecasts, after_cutoff)
+    variant = Variant(
+        forecasts="live" if served == "live" else "all", after_cutoff=restricted, old_snapshot="variants" not in payload
+    )
+    return (dict(found) if horizon == 1 else found.get("horizon_5")), variant
 
 
 def scorecard(
-    as_of: date | None, board: dict[str, Any] | None, window: int, horizon: int, model: str | None, data_mode: str
+    as_of: date | None,
+    board: dict[str, Any] | None,
+    window: int,
+    horizon: int,
+    model: str | None,
+    data_mode: str,
+    variant: Variant | None = None,
 ) -> Scorecard:
+    variant = variant or Variant()
     if board is None:
         note = NO_SNAPSHOT_NOTE if as_of is None else f"No horizon-{horizon} forecast was scored in this window."
         return Scorecard(
             as_of_date=as_of, window=window, horizon=horizon, from_date=None, to_date=None, n_dates=0,  # type: ignore[arg-type]
             min_dates_to_rank=MIN_DATES_FOR_VERDICT, alpha=None, outcome_rule=OUTCOME_RULE, items=[], comparisons=[],
-            note=note, data_mode=data_mode,  # type: ignore[arg-type]
+            note=f"{note} Forecasts: {variant.note()}", forecasts=variant.forecasts, after_cutoff=variant.after_cutoff,
+            data_mode=data_mode,  # type: ignore[arg-type]
         )
     models = board.get("models", [])
     if model is not None and model not in {m["model"] for m in models}:
-        raise HTTPException(404, f"model {model} has no scored horizon-{horizon} forecast in this window")
+        raise HTTPException(
+            404, f"model {model} has no scored horizon-{horizon} forecast in this window ({variant.label})"
+        )
     pairs = (board.get("comparisons") or {}).get("pairs", [])
     return Scorecard(
         as_of_date=as_of,
@@ -219,7 +277,11 @@ def scorecard(
         outcome_rule=OUTCOME_RULE,
         items=[scorecard_row(m, horizon) for m in models if model is None or m["model"] == model],
         comparisons=[comparison(p) for p in pairs if model is None or model in (p["model_a"], p["model_b"])],
-        note=LEADERBOARD_NOTE.format(as_of=as_of, window=window, horizon=horizon, min_dates=MIN_DATES_FOR_VERDICT),
+        note=LEADERBOARD_NOTE.format(
+            as_of=as_of, window=window, horizon=horizon, min_dates=MIN_DATES_FOR_VERDICT, variant=variant.note()
+        ),
+        forecasts=variant.forecasts,
+        after_cutoff=variant.after_cutoff,
         data_mode=data_mode,  # type: ignore[arg-type]
     )
 
@@ -239,6 +301,31 @@ def standings(board: dict[str, Any] | None) -> list[LeaderboardRow]:
     ]
 
 
+async def leaderboard_scorecard(
+    session: AsyncSession,
+    window: int,
+    horizon: int,
+    day: date | None,
+    model: str | None,
+    data_mode: str,
+    forecasts: ForecastsParam = "live",
+    after_cutoff: bool = False,
+) -> Scorecard:
+    """The scorecard of the stored snapshot of ``window`` (of ``day``, else the latest): the route's and MCP's.
+    Live forecasts by default; ``forecasts="all"`` includes the late ones, ``after_cutoff`` keeps only target days
+    after each model's training cutoff. The answer says which board it is."""
+    found = await leaderboard_snapshot(session, window, day)
+    if found is None:
+        if day is not None:
+            raise HTTPException(404, f"no leaderboard snapshot for {day.isoformat()}")
+        if model is not None:
+            raise HTTPException(404, f"model {model} has no scored forecast: no leaderboard yet")
+        return scorecard(None, None, window, horizon, None, data_mode, Variant(forecasts, after_cutoff))
+    as_of, payload = found
+    board, variant = board_of(payload, horizon, forecasts, after_cutoff)
+    return scorecard(as_of, board, window, horizon, model, data_mode, variant)
+
+
 @router.get(
     "/leaderboard",
     response_model=Scorecard,
@@ -252,17 +339,32 @@ async def get_leaderboard(
         MarketDate | None, Query(alias="date", description="The snapshot's trading day (default: the latest)")
     ] = None,
     model: Annotated[ModelName | None, Query(description="Only this model (and its pairs)")] = None,
+    forecasts: Annotated[
+        ForecastsParam,
+        Query(
+            description="live (default): forecasts cut off and stored before 09:00 KST on their target day (the "
+            "ledger's rule); all: late ones too (a backfill, a re-run, a model added later), counted per model"
+        ),
+    ] = "live",
+    after_cutoff: Annotated[
+        bool,
+        Query(
+            description="Only forecasts whose target day is after the model's training cutoff (models.yaml), so "
+            "memorised history cannot flatter a model; every full board also shows these figures per model"
+        ),
+    ] = False,
 ) -> Response:
     async def build(session: AsyncSession) -> Scorecard:
-        found = await leaderboard_snapshot(session, int(window), day)
-        if found is None:
-            if day is not None:
-                raise HTTPException(404, f"no leaderboard snapshot for {day.isoformat()}")
-            if model is not None:
-                raise HTTPException(404, f"model {model} has no scored forecast: no leaderboard yet")
-            return scorecard(None, None, int(window), int(horizon), None, answers.data_mode)
-        as_of, payload = found
-        return scorecard(as_of, board_of(payload, int(horizon)), int(window), int(horizon), model, answers.data_mode)
+        return await leaderboard_scorecard(
+            session, int(window), int(horizon), day, model, answers.data_mode, forecasts, after_cutoff
+        )
 
-    params = {"window": int(window), "horizon": int(horizon), "date": day.isoformat() if day else None, "model": model}
+    params = {
+        "window": int(window),
+        "horizon": int(horizon),
+        "date": day.isoformat() if day else None,
+        "model": model,
+        "forecasts": forecasts,
+        "after_cutoff": after_cutoff,
+    }
     return await answers.json("leaderboard", params, [Dataset.LEADERBOARD], build)

@@ -13,7 +13,14 @@ from api.problems import problem_responses
 from api.queries import arm_counts
 from api.routes.predictions import experiment_out
 from api.routes.stocks import CACHED
-from api.schemas import ArmResult, ExperimentChange, ExperimentIn, ExperimentList, ExperimentResults
+from api.schemas import (
+    ArmResult,
+    DataMode,
+    ExperimentChange,
+    ExperimentIn,
+    ExperimentList,
+    ExperimentResults,
+)
 from stock_insights.storage.datasets import Dataset
 from stock_insights.storage.db import bump_dataset_version, utcnow
 from stock_insights.storage.models import Experiment, ExperimentArm, LeaderboardSnapshot
@@ -47,12 +54,7 @@ async def _experiment(session: AsyncSession, experiment_id: int) -> Experiment:
 @router.get("", response_model=ExperimentList, summary="Every experiment, newest first (analyst)", responses=CACHED)
 async def list_experiments(answers: AnswersDep) -> Response:
     async def build(session: AsyncSession) -> ExperimentList:
-        rows = (
-            (await session.execute(select(Experiment).order_by(Experiment.created_at.desc(), Experiment.id.desc())))
-            .scalars()
-            .all()
-        )
-        return ExperimentList(items=[await experiment_out(session, e) for e in rows], data_mode=answers.data_mode)
+        return await experiment_list(session, answers.data_mode)
 
     # "experiments.v2": the answer carries data_mode since; cached answers of the older shape are not served.
     return await answers.json("experiments.v2", {}, [Dataset.EXPERIMENTS], build)
@@ -113,53 +115,68 @@ async def stop_experiment(experiment_id: ExperimentIdPath, session: SessionDep) 
 )
 async def experiment_results(experiment_id: ExperimentIdPath, answers: AnswersDep) -> Response:
     async def build(session: AsyncSession) -> ExperimentResults:
-        experiment = await _experiment(session, experiment_id)
-        arms = (
-            (
-                await session.execute(
-                    select(ExperimentArm)
-                    .where(ExperimentArm.experiment_id == experiment.id)
-                    .order_by(ExperimentArm.name)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        counts = await arm_counts(session, experiment, arms)
-        board = (
-            await session.execute(
-                select(LeaderboardSnapshot)
-                .where(LeaderboardSnapshot.window == SIGNIFICANCE_WINDOW)
-                .order_by(LeaderboardSnapshot.as_of_date.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        significance = (board.payload.get("experiments") or {}).get(experiment.name) if board else None
-        source = f"{board.as_of_date.isoformat()}, {SIGNIFICANCE_WINDOW} trading days" if board else "none yet"
-        return ExperimentResults(
-            experiment=await experiment_out(session, experiment),
-            arms=[
-                ArmResult(
-                    arm=arm.name,
-                    model=arm.model,
-                    weight=arm.weight,
-                    predictions=counts[arm.name].predictions,
-                    scored=counts[arm.name].scored,
-                    hits=counts[arm.name].hits,
-                    hit_rate=counts[arm.name].hits / counts[arm.name].scored if counts[arm.name].scored else None,
-                    mean_brier=counts[arm.name].mean_brier,
-                    mean_log_loss=counts[arm.name].mean_log_loss,
-                )
-                for arm in arms
-            ],
-            significance=significance,
-            note=RESULTS_NOTE.format(source=source),
-            data_mode=answers.data_mode,
-        )
+        return await experiment_results_of(session, experiment_id, answers.data_mode)
 
     return await answers.json(
         "experiment.results",
         {"id": experiment_id},
         [Dataset.EXPERIMENTS, Dataset.PREDICTIONS, Dataset.EVALUATIONS, Dataset.LEADERBOARD],
         build,
+    )
+
+
+async def experiment_list(session: AsyncSession, data_mode: DataMode) -> ExperimentList:
+    """Every experiment, newest first: the route's and MCP's."""
+    rows = (
+        (await session.execute(select(Experiment).order_by(Experiment.created_at.desc(), Experiment.id.desc())))
+        .scalars()
+        .all()
+    )
+    return ExperimentList(items=[await experiment_out(session, e) for e in rows], data_mode=data_mode)
+
+
+async def experiment_results_of(session: AsyncSession, experiment_id: int, data_mode: DataMode) -> ExperimentResults:
+    """Per-arm counts and the stored significance of one experiment (404 if none): the route's and MCP's."""
+    experiment = await _experiment(session, experiment_id)
+    arms = (
+        (
+            await session.execute(
+                select(ExperimentArm)
+                .where(ExperimentArm.experiment_id == experiment.id)
+                .order_by(ExperimentArm.name)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    counts = await arm_counts(session, experiment, arms)
+    board = (
+        await session.execute(
+            select(LeaderboardSnapshot)
+            .where(LeaderboardSnapshot.window == SIGNIFICANCE_WINDOW)
+            .order_by(LeaderboardSnapshot.as_of_date.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    significance = (board.payload.get("experiments") or {}).get(experiment.name) if board else None
+    source = f"{board.as_of_date.isoformat()}, {SIGNIFICANCE_WINDOW} trading days" if board else "none yet"
+    return ExperimentResults(
+        experiment=await experiment_out(session, experiment),
+        arms=[
+            ArmResult(
+                arm=arm.name,
+                model=arm.model,
+                weight=arm.weight,
+                predictions=counts[arm.name].predictions,
+                scored=counts[arm.name].scored,
+                hits=counts[arm.name].hits,
+                hit_rate=counts[arm.name].hits / counts[arm.name].scored if counts[arm.name].scored else None,
+                mean_brier=counts[arm.name].mean_brier,
+                mean_log_loss=counts[arm.name].mean_log_loss,
+            )
+            for arm in arms
+        ],
+        significance=significance,
+        note=RESULTS_NOTE.format(source=source),
+        data_mode=data_mode,
     )

@@ -1,19 +1,29 @@
-"""Market data of one stock: daily and minute bars, the latest order book, financial statements."""
+"""Market data of one stock: daily and minute bars, the latest order book, financial statements.
+
+Each route takes ``as_of`` (``api.params.AsOfQuery``): the answer as the platform knew it then (see
+``api.queries.fetched_by`` for what that means for bars and books); ``as_of`` is part of every cache key."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Answers, AnswersDep, RequireUser
+from api.params import AsOfQuery, AsOfTimestamp
 from api.problems import problem_responses
-from api.queries import FINANCIALS_DATASETS, daily_bar_rows_query
+from api.queries import (
+    FINANCIALS_DATASETS,
+    daily_bar_rows_query,
+    financials_query,
+    latest_minute_day_query,
+    latest_orderbook_query,
+    minute_bars_query,
+)
 from api.routes.stocks import CACHED, CodePath, tracked_stock
 from api.schemas import (
     FinancialItemOut,
@@ -26,7 +36,7 @@ from api.schemas import (
 )
 from stock_insights import clock
 from stock_insights.storage.datasets import Dataset
-from stock_insights.storage.models import FinancialStatementItem, MinuteBar, OrderBookSnapshot
+from stock_insights.storage.models import MinuteBar
 
 router = APIRouter(
     prefix="/stocks",
@@ -51,6 +61,11 @@ class PriceQuery(BaseModel):
     date_: MarketDate | None = Field(
         None, alias="date", description="1m only: the trading day (default: the latest with bars)"
     )
+    as_of: AsOfTimestamp | None = Field(
+        None,
+        description="Answer as of this moment: only the bars stored by then, as they were (ISO 8601 date-time with "
+        "its offset; a time without a zone is refused with 422)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> PriceQuery:
@@ -72,7 +87,7 @@ async def prices(code: CodePath, query: Annotated[PriceQuery, Query()], answers:
     if query.interval == "1m":
         if query.start is not None or query.end is not None:
             raise HTTPException(422, "start and end apply to interval=1d; use date with interval=1m")
-        return await _minute_bars(code, query.date_, answers)
+        return await _minute_bars(code, query.date_, query.as_of, answers)
     if query.date_ is not None:
         raise HTTPException(422, "date applies to interval=1m; use start and end with interval=1d")
     end = query.end or clock.today_kst()
@@ -82,64 +97,50 @@ async def prices(code: CodePath, query: Annotated[PriceQuery, Query()], answers:
     if (end - start).days > MAX_PRICE_DAYS:
         raise HTTPException(422, f"a range may span at most {MAX_PRICE_DAYS} days")
 
+    as_of = query.as_of
+
     async def build(session: AsyncSession) -> PriceSeries:
-        rows = [dict(r) for r in (await session.execute(daily_bar_rows_query(code, start=start, end=end))).mappings()]
+        stmt = daily_bar_rows_query(code, start=start, end=end, as_of=as_of)
+        rows = [dict(r) for r in (await session.execute(stmt)).mappings()]
         if not rows:  # bars exist only for tracked stocks: look the stock up only when there are none
             await tracked_stock(session, code)
         return PriceSeries.model_validate(
-            {"code": code, "interval": "1d", "items": rows, "data_mode": answers.data_mode}
+            {"code": code, "interval": "1d", "items": rows, "data_mode": answers.data_mode, "as_of": as_of}
         )
 
-    return await answers.json(
-        "prices.1d", {"code": code, "start": start, "end": end}, [Dataset.STOCKS, Dataset.DAILY_BARS], build
-    )
+    params = {"code": code, "start": start, "end": end, "as_of": as_of}
+    return await answers.json("prices.1d", params, [Dataset.STOCKS, Dataset.DAILY_BARS], build)
 
 
-async def _minute_bars(code: str, day: date | None, answers: Answers) -> Response:
+async def _minute_bars(code: str, day: date | None, as_of: datetime | None, answers: Answers) -> Response:
     async def build(session: AsyncSession) -> PriceSeries:
         await tracked_stock(session, code)
         wanted = day
         if wanted is None:
-            wanted = (
-                await session.execute(select(func.max(MinuteBar.trading_date)).where(MinuteBar.code == code))
-            ).scalar_one_or_none()
+            wanted = (await session.execute(latest_minute_day_query(code, as_of=as_of))).scalar_one_or_none()
         bars: Sequence[MinuteBar] = []
         if wanted is not None:
-            bars = (
-                (
-                    await session.execute(
-                        select(MinuteBar)
-                        .where(MinuteBar.code == code, MinuteBar.trading_date == wanted)
-                        .order_by(MinuteBar.bar_time)
-                    )
-                )
-                .scalars()
-                .all()
-            )
+            bars = (await session.execute(minute_bars_query(code, wanted, as_of=as_of))).scalars().all()
         return PriceSeries(
             code=code,
             interval="1m",
             items=[MinuteBarOut.model_validate(b) for b in bars],
             data_mode=answers.data_mode,
+            as_of=as_of,
         )
 
-    return await answers.json("prices.1m", {"code": code, "date": day}, [Dataset.STOCKS, Dataset.MINUTE_BARS], build)
+    params = {"code": code, "date": day, "as_of": as_of}
+    return await answers.json("prices.1m", params, [Dataset.STOCKS, Dataset.MINUTE_BARS], build)
 
 
 @router.get("/{code}/orderbook", response_model=OrderBookOut, summary="The latest order book snapshot")
-async def orderbook(code: CodePath, answers: AnswersDep) -> Response:
+async def orderbook(code: CodePath, answers: AnswersDep, as_of: AsOfQuery = None) -> Response:
     async def build(session: AsyncSession) -> OrderBookOut:
         await tracked_stock(session, code)
-        snap = (
-            await session.execute(
-                select(OrderBookSnapshot)
-                .where(OrderBookSnapshot.code == code)
-                .order_by(OrderBookSnapshot.snapshot_at.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
+        snap = (await session.execute(latest_orderbook_query(code, as_of=as_of))).scalar_one_or_none()
         if snap is None:
-            raise HTTPException(404, f"no order book snapshot for {code} yet")
+            when = f" as of {as_of.isoformat()}" if as_of is not None else " yet"
+            raise HTTPException(404, f"no order book snapshot for {code}{when}")
         return OrderBookOut(
             code=code,
             snapshot_at=snap.snapshot_at,
@@ -153,9 +154,11 @@ async def orderbook(code: CodePath, answers: AnswersDep) -> Response:
             total_bid_quantity=snap.total_bid_quantity,
             source=snap.source,
             data_mode=answers.data_mode,
+            as_of=as_of,
         )
 
-    return await answers.json("orderbook", {"code": code}, [Dataset.STOCKS, Dataset.ORDERBOOK], build)
+    params = {"code": code, "as_of": as_of}
+    return await answers.json("orderbook", params, [Dataset.STOCKS, Dataset.ORDERBOOK], build)
 
 
 @router.get("/{code}/financials", response_model=Financials, summary="Financial statement lines, newest period first")
@@ -166,27 +169,19 @@ async def financials(
     statement: Annotated[str | None, Query(pattern=r"^[A-Z_]{1,20}$", description="BS, IS, CF, RATIO, ...")] = None,
     period: Annotated[str | None, Query(pattern=r"^[0-9]{6}$", description="Period end, YYYYMM")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    as_of: AsOfQuery = None,
 ) -> Response:
     async def build(session: AsyncSession) -> Financials:
         await tracked_stock(session, code)
-        stmt = select(FinancialStatementItem).where(FinancialStatementItem.code == code)
-        if source is not None:
-            stmt = stmt.where(FinancialStatementItem.source == source)
-        if statement is not None:
-            stmt = stmt.where(FinancialStatementItem.statement == statement)
-        if period is not None:
-            stmt = stmt.where(FinancialStatementItem.period == period)
-        stmt = stmt.order_by(
-            FinancialStatementItem.period.desc(),
-            FinancialStatementItem.source,
-            FinancialStatementItem.statement,
-            FinancialStatementItem.fs_div,
-            FinancialStatementItem.account,
-        ).limit(limit)
+        stmt = financials_query(code, source=source, statement=statement, period=period, limit=limit, as_of=as_of)
         rows = (await session.execute(stmt)).scalars().all()
         return Financials(
-            code=code, items=[FinancialItemOut.model_validate(r) for r in rows], data_mode=answers.data_mode
+            code=code,
+            items=[FinancialItemOut.model_validate(r) for r in rows],
+            data_mode=answers.data_mode,
+            as_of=as_of,
         )
 
-    params = {"code": code, "source": source, "statement": statement, "period": period, "limit": limit}
+    params = {"code": code, "source": source, "statement": statement, "period": period, "limit": limit,
+              "as_of": as_of}
     return await answers.json("financials", params, [Dataset.STOCKS, *FINANCIALS_DATASETS], build)

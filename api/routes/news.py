@@ -1,4 +1,5 @@
-"""News articles, newest first, cursor-paginated; one article per story, with every source."""
+"""News articles, newest first, cursor-paginated; one article per story, with every source. ``as_of``: the
+articles, sources and stock links first seen by then."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.pagination import CursorQuery, decode_cursor, encode_cursor
 from api.deps import AnswersDep, RequireUser
+from api.params import AsOfQuery
 from api.problems import problem_responses
 from api.queries import news_page_query, news_sources_and_codes
 from api.routes.stocks import CACHED
@@ -36,14 +38,15 @@ async def list_news(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: CursorQuery = None,
+    as_of: AsOfQuery = None,
 ) -> Response:
     after = decode_cursor(cursor, datetime, int) if cursor else None
 
     async def build(session: AsyncSession) -> NewsPage:
-        stmt = news_page_query(code=code, source=source, since=since, after=after, limit=limit + 1)
+        stmt = news_page_query(code=code, source=source, since=since, after=after, limit=limit + 1, as_of=as_of)
         rows = (await session.execute(stmt)).scalars().all()
         page = rows[:limit]
-        sources, codes = await news_sources_and_codes(session, [a.id for a in page])
+        sources, codes = await news_sources_and_codes(session, [a.id for a in page], as_of=as_of)
         items = [
             NewsItemOut(
                 id=a.id,
@@ -60,7 +63,7 @@ async def list_news(
         ]
         last = page[-1] if page else None
         next_cursor = encode_cursor(last.published_at, last.id) if last is not None and len(rows) > limit else None
-        return NewsPage(items=items, next_cursor=next_cursor, data_mode=answers.data_mode)
+        return NewsPage(items=items, next_cursor=next_cursor, data_mode=answers.data_mode, as_of=as_of)
 
-    params = {"code": code, "source": source, "since": since, "limit": limit, "cursor": cursor}
+    params = {"code": code, "source": source, "since": since, "limit": limit, "cursor": cursor, "as_of": as_of}
     return await answers.json("news", params, [Dataset.NEWS], build)

@@ -1,4 +1,5 @@
-"""Predictions, each with its evaluation once scored; the caller's A/B arm when no model is asked."""
+"""Predictions, each with its evaluation once scored; the caller's A/B arm when no model is asked. ``as_of``: the
+forecasts stored by then (``created_at``), each with its evaluation only if scored by then."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.pagination import CursorQuery, decode_cursor, encode_cursor
 from api.deps import Answers, AnswersDep, PrincipalDep, RequireUser
+from api.params import AsOfQuery
 from api.problems import problem, problem_responses
 from api.routes.stocks import CACHED
 from api.schemas import (
@@ -62,19 +64,43 @@ async def experiment_out(session: AsyncSession, experiment: Experiment) -> Exper
     )
 
 
+async def running_experiment_in(session: AsyncSession) -> ExperimentOut | None:
+    """The newest running experiment, if any (the route's, cached, and MCP's)."""
+    experiment = (
+        await session.execute(
+            select(Experiment)
+            .where(Experiment.status == "running")
+            .order_by(Experiment.created_at.desc(), Experiment.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return await experiment_out(session, experiment) if experiment else None
+
+
+def assignment_of(user_id: int, experiment: ExperimentOut | None) -> Assignment | None:
+    """The caller's arm of the running experiment (none without one): the route's and MCP's."""
+    if experiment is None or not experiment.arms:
+        return None
+    arms = [Arm(name=a.name, model=a.model, weight=a.weight) for a in experiment.arms]
+    arm = assign_arm(user_id, experiment.id, arms)
+    return Assignment(experiment_id=experiment.id, experiment=experiment.name, arm=arm.name, model=arm.model)
+
+
+async def known_models_in(session: AsyncSession) -> list[str]:
+    stored = set((await session.execute(select(Prediction.model).distinct())).scalars())
+    try:
+        registry = {entry.name for entry in load_registry().models}
+    except RegistryError:
+        log.warning("the model registry could not be read: known models are those with predictions")
+        registry = set()
+    return sorted(stored | registry)
+
+
 async def running_experiment(answers: Answers) -> ExperimentOut | None:
     """The experiment that assigns arms: the newest running one (the API allows one at a time)."""
 
     async def build(session: AsyncSession) -> RunningExperiment:
-        experiment = (
-            await session.execute(
-                select(Experiment)
-                .where(Experiment.status == "running")
-                .order_by(Experiment.created_at.desc(), Experiment.id.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-        return RunningExperiment(experiment=await experiment_out(session, experiment) if experiment else None)
+        return RunningExperiment(experiment=await running_experiment_in(session))
 
     found = await answers.model("experiment.running", {}, [Dataset.EXPERIMENTS], build, RunningExperiment)
     return found.experiment
@@ -84,13 +110,7 @@ async def known_models(answers: Answers) -> list[str]:
     """Every model of the registry (active or not) and every model with stored predictions, by name."""
 
     async def build(session: AsyncSession) -> KnownModels:
-        stored = set((await session.execute(select(Prediction.model).distinct())).scalars())
-        try:
-            registry = {entry.name for entry in load_registry().models}
-        except RegistryError:
-            log.warning("the model registry could not be read: known models are those with predictions")
-            registry = set()
-        return KnownModels(names=sorted(stored | registry))
+        return KnownModels(names=await known_models_in(session))
 
     found = await answers.model("prediction.models", {}, [Dataset.PREDICTIONS], build, KnownModels)
     return found.names
@@ -116,6 +136,7 @@ async def list_predictions(
     model: Annotated[str | None, Query(max_length=50, pattern=r"^[A-Za-z0-9_.:-]+$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: CursorQuery = None,
+    as_of: AsOfQuery = None,
 ) -> Response:
     after = decode_cursor(cursor, date, str, str, datetime, int) if cursor else None
     if model is not None:
@@ -123,22 +144,12 @@ async def list_predictions(
         if model not in names:
             return problem(404, f"model {model!r} is not known; known models: {', '.join(names) or 'none yet'}",
                            instance=answers.request.url.path, known_models=names)
-    assignment: Assignment | None = None
-    if model is None:
-        experiment = await running_experiment(answers)
-        if experiment is not None and experiment.arms:
-            arm = assign_arm(
-                principal.user_id,
-                experiment.id,
-                [Arm(name=a.name, model=a.model, weight=a.weight) for a in experiment.arms],
-            )
-            assignment = Assignment(
-                experiment_id=experiment.id, experiment=experiment.name, arm=arm.name, model=arm.model
-            )
+    assignment = assignment_of(principal.user_id, await running_experiment(answers)) if model is None else None
     chosen = assignment.model if assignment else model
 
     async def build(session: AsyncSession) -> PredictionList:
-        stmt = latest_predictions_query(code=code, target_date=date_, model=chosen, after=after).limit(limit + 1)
+        stmt = latest_predictions_query(code=code, target_date=date_, model=chosen, after=after, as_of=as_of)
+        stmt = stmt.limit(limit + 1)
         rows = (await session.execute(stmt)).all()
         page = rows[:limit]
         items = [
@@ -153,7 +164,9 @@ async def list_predictions(
             if last is not None and len(rows) > limit
             else None
         )
-        return PredictionList(items=items, next_cursor=next_cursor, data_mode=answers.data_mode, assignment=assignment)
+        return PredictionList(
+            items=items, next_cursor=next_cursor, data_mode=answers.data_mode, assignment=assignment, as_of=as_of
+        )
 
     params = {
         "code": code,
@@ -162,6 +175,7 @@ async def list_predictions(
         "limit": limit,
         "cursor": cursor,
         "assignment": assignment.model_dump() if assignment else None,
+        "as_of": as_of,
     }
     datasets = [Dataset.PREDICTIONS, Dataset.EVALUATIONS]
     if model is None:

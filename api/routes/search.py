@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.concurrency import run_in_threadpool
 
+from api.core.state import ApiState
 from api.deps import AnswersDep, RequireUser
 from api.problems import problem_responses
 from api.queries import (
@@ -161,6 +162,25 @@ async def lexical_hits(
     return hits[:limit]
 
 
+async def search_results(
+    session: AsyncSession, state: ApiState, term: str, code: str | None, before: datetime | None, limit: int
+) -> SearchResults:
+    """The search answer (semantic, or the lexical fallback while Milvus is away): the route's and MCP's."""
+    data_mode = state.settings.DATA_MODE
+    if not term:
+        return SearchResults(mode="lexical-fallback", query=term, items=[], note=FALLBACK_NOTE, data_mode=data_mode)
+    try:
+        model, items = await semantic_hits(session, term, code, before, limit)
+        state.vector_health.ok()
+        return SearchResults(
+            mode="semantic", query=term, items=items, note=SEMANTIC_NOTE.format(model=model), data_mode=data_mode
+        )
+    except Exception as exc:  # Milvus down or empty: say so and fall back, never a 500
+        state.vector_health.failed(exc)  # logged once per outage, not once per request
+    items = await lexical_hits(session, term, code, before, limit)
+    return SearchResults(mode="lexical-fallback", query=term, items=items, note=FALLBACK_NOTE, data_mode=data_mode)
+
+
 @router.get("", response_model=SearchResults, summary="Semantic search over news and filings, point-in-time")
 async def search(
     answers: AnswersDep,
@@ -172,25 +192,7 @@ async def search(
     term = q.strip()
 
     async def build(session: AsyncSession) -> SearchResults:
-        if not term:
-            return SearchResults(
-                mode="lexical-fallback", query=term, items=[], note=FALLBACK_NOTE, data_mode=answers.data_mode
-            )
-        try:
-            model, items = await semantic_hits(session, term, code, before, limit)
-            return SearchResults(
-                mode="semantic",
-                query=term,
-                items=items,
-                note=SEMANTIC_NOTE.format(model=model),
-                data_mode=answers.data_mode,
-            )
-        except Exception as exc:  # Milvus down or empty: say so and fall back, never a 500
-            log.warning("semantic search unavailable (%s); lexical fallback", type(exc).__name__)
-        items = await lexical_hits(session, term, code, before, limit)
-        return SearchResults(
-            mode="lexical-fallback", query=term, items=items, note=FALLBACK_NOTE, data_mode=answers.data_mode
-        )
+        return await search_results(session, answers.state, term, code, before, limit)
 
     params = {"q": term, "code": code, "before": before, "limit": limit}
     datasets = [Dataset.NEWS, Dataset.DISCLOSURES, Dataset.EMBEDDINGS]

@@ -10,17 +10,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.core.pagination import CursorQuery, decode_cursor, encode_cursor
 from api.deps import AnswersDep, RequireAdmin, RequireUser, SessionDep
+from api.params import AsOfQuery
 from api.problems import problem_responses
-from api.queries import stocks_page_query
+from api.queries import last_daily_bar_query, stocks_page_query
 from api.schemas import StockChange, StockCreate, StockDetail, StockList, StockOut
 from stock_insights.storage.datasets import Dataset
 from stock_insights.storage.db import bump_dataset_version, utcnow
-from stock_insights.storage.models import DailyBar, Stock
+from stock_insights.storage.models import Stock
 from stock_insights.universe import lookup
 
 router = APIRouter(
@@ -68,27 +68,21 @@ async def list_stocks(
     summary="One stock, with its last adjusted close",
     responses={**CACHED, **problem_responses(404)},
 )
-async def get_stock(code: CodePath, answers: AnswersDep) -> Response:
+async def get_stock(code: CodePath, answers: AnswersDep, as_of: AsOfQuery = None) -> Response:
     async def build(session: AsyncSession) -> StockDetail:
         stock = await tracked_stock(session, code)
-        last = (
-            await session.execute(
-                select(DailyBar)
-                .where(DailyBar.code == code, DailyBar.adjusted.is_(True))
-                .order_by(DailyBar.trading_date.desc())
-                .limit(1)
-            )
-        ).scalar_one_or_none()
+        last = (await session.execute(last_daily_bar_query(code, as_of=as_of))).scalar_one_or_none()
         return StockDetail.model_validate(stock).model_copy(
             update={
                 "last_close": last.close if last else None,
                 "last_trading_date": last.trading_date if last else None,
                 "data_mode": answers.data_mode,
+                "as_of": as_of,
             }
         )
 
-    # "stock.v2": the answer carries data_mode since; cached answers of the older shape are not served.
-    return await answers.json("stock.v2", {"code": code}, [Dataset.STOCKS, Dataset.DAILY_BARS], build)
+    # "stock.v3": the answer carries data_mode and as_of since; cached answers of older shapes are not served.
+    return await answers.json("stock.v3", {"code": code, "as_of": as_of}, [Dataset.STOCKS, Dataset.DAILY_BARS], build)
 
 
 @router.post(

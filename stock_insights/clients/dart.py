@@ -10,8 +10,8 @@ Protocol facts this code relies on (../shared/reference/sources.md section 1, wi
   codes keep their leading zeros; ``stock_code`` is a single space for unlisted companies.
 - ``list.json``: ``page_no``/``page_count`` (≤ 100) paging over ``total_page``; without ``corp_code``
   the ``bgn_de``..``end_de`` span may be at most three months (status 100 otherwise), so longer
-  ranges are split. ``report_nm`` may end in spaces and start with ``[기재정정]``; ``stock_code`` is
-  ``""`` for unlisted filers. The viewer URL is ``https://dart.fss.or.kr/dsaf001/main.do?rcpNo=``.
+  ranges are split. ``report_nm`` may end in spaces and start with a correction prefix (``[기재정정]``,
+  ``[첨부추가]``, ...: ``split_report_name``); ``stock_code`` is ``""`` for unlisted filers. The viewer URL is ``https://dart.fss.or.kr/dsaf001/main.do?rcpNo=``.
 - ``fnlttSinglAcntAll.json``: one call per ``corp_code``, ``bsns_year``, ``reprt_code`` (11013 Q1,
   11012 half, 11014 Q3, 11011 annual) and ``fs_div`` (CFS consolidated, OFS separate). Amounts are
   unformatted integer strings, or ``""``/``"-"``; ``account_id`` may be ``"-표준계정코드 미사용-"``.
@@ -26,7 +26,7 @@ import logging
 import re
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -65,6 +65,79 @@ NON_STANDARD_ACCOUNT = "-표준계정코드 미사용-"
 _CORP_CODE = re.compile(r"^\d{8}$")
 _STOCK_CODE = re.compile(r"^[0-9A-Z]{6}$")
 _RCEPT_NO = re.compile(r"^\d{14}$")
+
+
+# --------------------------------------------------------------------------------------------
+# Corrections: versions of a filing
+# --------------------------------------------------------------------------------------------
+# The leading ``[...]`` of a ``report_nm`` that makes the filing a new version of an earlier one of the same
+# company and report (a correction gets a new ``rcept_no``; the earlier filing stays on DART, its ``rm`` gains
+# 정). 기재정정: the text corrected; 첨부정정/첨부추가: attachments corrected or added; 변경등록: a registration
+# changed; 연장결정, 발행조건확정: a decision extended, an issue's terms fixed. Any other bracket is part of the name.
+AMENDMENT_PREFIXES = frozenset({"기재정정", "첨부정정", "첨부추가", "변경등록", "연장결정", "발행조건확정"})
+_LEADING_BRACKET = re.compile(r"^\s*\[([^\]]{1,20})\]\s*")
+
+
+def split_report_name(report_name: str) -> tuple[str | None, str]:
+    """(the correction prefix or None, the report name without it): ``"[기재정정]주요사항보고서(자기주식취득결정)"``
+    -> ``("기재정정", "주요사항보고서(자기주식취득결정)")``. Stacked prefixes are all removed (the first is returned);
+    trailing spaces are dropped."""
+    kind: str | None = None
+    name = report_name
+    while (match := _LEADING_BRACKET.match(name)) is not None and match.group(1) in AMENDMENT_PREFIXES:
+        kind = kind or match.group(1)
+        name = name[match.end():]
+    return kind, name.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class FilingRef:
+    """What linking reads of a filing."""
+
+    rcept_no: str
+    corp_code: str
+    report_name: str
+    receipt_date: date
+
+
+@dataclass(frozen=True, slots=True)
+class FilingVersion:
+    """A filing's place among the versions of one report.
+
+    ``original_rcept_no``: the first stored filing of the chain (the filing itself for an original);
+    ``amends_rcept_no``: the version this one amends (None for an original, or when it is not stored);
+    ``original_missing``: a correction whose original is not stored (kept, unlinked, version 1).
+    """
+
+    version: int
+    original_rcept_no: str
+    amends_rcept_no: str | None
+    original_missing: bool
+
+
+def link_versions(filings: Iterable[FilingRef]) -> dict[str, FilingVersion]:
+    """Link every correction to the filing it amends: **the latest earlier filing** (by ``receipt_date``, then
+    ``rcept_no``) **of the same ``corp_code`` whose report name, without the correction prefix, is equal** (itself
+    an original or a correction: a second correction amends the first). Ambiguity (two earlier filings of that
+    name, e.g. last quarter's and this quarter's 영업(잠정)실적) resolves to the latest one; a correction with no
+    such filing is version 1 with ``original_missing``. Pure and order-independent: the same filings give the same
+    links, whatever order they arrive in."""
+    latest: dict[tuple[str, str], tuple[str, FilingVersion]] = {}
+    out: dict[str, FilingVersion] = {}
+    for filing in sorted(filings, key=lambda f: (f.receipt_date, f.rcept_no)):
+        kind, base = split_report_name(filing.report_name)
+        key = (filing.corp_code, base)
+        before = latest.get(key)
+        if kind is None:
+            version = FilingVersion(1, filing.rcept_no, None, False)
+        elif before is None:
+            version = FilingVersion(1, filing.rcept_no, None, True)
+        else:
+            amended, previous = before
+            version = FilingVersion(previous.version + 1, previous.original_rcept_no, amended, False)
+        latest[key] = (filing.rcept_no, version)
+        out[filing.rcept_no] = version
+    return out
 
 
 class DartError(SourceError):
@@ -114,7 +187,8 @@ class DisclosureRow(BaseModel):
 
     @property
     def is_correction(self) -> bool:
-        return self.report_name.startswith("[기재정정]")
+        """A new version of an earlier filing (``split_report_name``: [기재정정], [첨부추가], ...)."""
+        return split_report_name(self.report_name)[0] is not None
 
     @classmethod
     def from_wire(cls, row: dict[str, Any]) -> DisclosureRow:

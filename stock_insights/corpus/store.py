@@ -13,7 +13,11 @@ News
 
 Disclosures
     Upserted by ``rcept_no``; names, remarks and ``updated_at`` follow the latest answer,
-    ``first_seen_at`` follows the same rule as news.
+    ``first_seen_at`` follows the same rule as news. A correction ([기재정정], [첨부추가], ...) has its own
+    ``rcept_no``, so it is a new row, never an overwrite; after each write the versions of the companies it
+    touches are linked again (``clients.dart.link_versions``: the latest earlier filing of the same company
+    whose report name without the prefix is equal), so an original stored after its correction (a backfill)
+    is linked too. ``disclosure_versions`` and ``disclosures_page(as_of=...)`` read them.
 
 DART financial statements
     ``financial_statements`` rows with ``source='dart'``. A line whose ``rcept_no`` changes (a
@@ -28,13 +32,26 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import JSON, Table, and_, case, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from stock_insights.clients.dart import CorpCodeRow, DisclosureRow, FinancialRow
+from stock_insights.clients.dart import CorpCodeRow, DisclosureRow, FilingRef, FinancialRow, link_versions
 from stock_insights.storage.datasets import Dataset
 from stock_insights.storage.db import DialectInsert, bump_dataset_version, utcnow
 from stock_insights.storage.models import (
@@ -419,6 +436,7 @@ def _link_stocks(groups: Sequence[ArticleGroup], plan: _ArticlePlan, linker: Sto
     links = _StockLinks()
     for group in groups:
         article_id = plan.article_of[id(group)]
+        seen, _ = _first_seen(group)  # the sighting that makes the link: what as_of readers filter on
         linked = linker.link(_link_fields(group))
         links.unknown_codes += len(linked.unknown_codes)
         links.rejected += linked.rejected
@@ -431,6 +449,7 @@ def _link_stocks(groups: Sequence[ArticleGroup], plan: _ArticlePlan, linker: Sto
                 "evidence": link.evidence,
                 "confidence": link.confidence,
                 "method": _link_method(link),
+                "first_seen_at": seen,
             }
             if id(group) not in plan.known_before:
                 links.new_linked.add(article_id)
@@ -489,25 +508,18 @@ def ingest_news(session: Session, items: Sequence[NewsItem], linker: StockLinker
     return result
 
 
-def known_canonical_urls(session: Session, source: str, since: datetime) -> set[str]:
-    """Canonical URLs of the items ``source`` gave us since ``since`` (what a client may stop at)."""
+def known_source_values(
+    session: Session, column: Literal["canonical_url", "source_item_id"], source: str, since: datetime
+) -> set[str]:
+    """The values of ``column`` (``canonical_url`` or ``source_item_id``) of the items ``source`` gave us since
+    ``since``: what a client may stop paging at."""
+    values = getattr(NewsArticleSource, column)
     rows = session.execute(
-        select(NewsArticleSource.canonical_url).where(
-            NewsArticleSource.source == source, NewsArticleSource.fetched_at >= since,
-            NewsArticleSource.canonical_url.is_not(None),
+        select(values).where(
+            NewsArticleSource.source == source, NewsArticleSource.fetched_at >= since, values.is_not(None)
         )
     ).scalars()
-    return {url for url in rows if url is not None}
-
-
-def known_source_item_ids(session: Session, source: str, since: datetime) -> set[str]:
-    rows = session.execute(
-        select(NewsArticleSource.source_item_id).where(
-            NewsArticleSource.source == source, NewsArticleSource.fetched_at >= since,
-            NewsArticleSource.source_item_id.is_not(None),
-        )
-    ).scalars()
-    return {item_id for item_id in rows if item_id is not None}
+    return {value for value in rows if value is not None}
 
 
 def latest_published(session: Session, source: str) -> datetime | None:
@@ -527,6 +539,7 @@ class DisclosureWriteResult:
     new_estimated: int = 0
     duplicates_in_batch: int = 0
     new_rcept_nos: list[str] = field(default_factory=list)
+    relinked: int = 0  # stored rows whose version link changed (a correction linked, a late original found)
 
 
 def upsert_disclosures(session: Session, rows: Sequence[DisclosureRow], *, fetched_at: datetime | None = None
@@ -560,6 +573,11 @@ def upsert_disclosures(session: Session, rows: Sequence[DisclosureRow], *, fetch
             "first_seen_estimated": estimated,
             "is_correction": row.is_correction,
             "updated_at": fetched_at,
+            # Written on insert only: relink_disclosures sets the chain below, and a re-run never resets it.
+            "version": 1,
+            "original_rcept_no": row.rcept_no,
+            "amends_rcept_no": None,
+            "original_missing": False,
         })
         if row.rcept_no not in existing:
             result.new += 1
@@ -568,7 +586,7 @@ def upsert_disclosures(session: Session, rows: Sequence[DisclosureRow], *, fetch
     result.updated = len(unique) - result.new
     table = Disclosure.__table__
     insert_fn = _insert(session)
-    for chunk in _chunks(values, max(1, _MAX_PARAMS // 14)):
+    for chunk in _chunks(values, max(1, _MAX_PARAMS // 18)):
         stmt = insert_fn(table).values(list(chunk))
         excluded = stmt.excluded
         earlier_estimate = and_(
@@ -587,8 +605,48 @@ def upsert_disclosures(session: Session, rows: Sequence[DisclosureRow], *, fetch
             },
         )
         session.execute(stmt)
+    result.relinked = relink_disclosures(session, {row.corp_code for row in unique.values()})
     bump_dataset_version(session, Dataset.DISCLOSURES)
     return result
+
+
+_LINK_COLUMNS = ("version", "original_rcept_no", "amends_rcept_no", "original_missing")
+
+
+def relink_disclosures(session: Session, corp_codes: Iterable[str]) -> int:
+    """Link the versions of every stored filing of ``corp_codes`` again (``clients.dart.link_versions``) and
+    write the links that changed; returns how many. Idempotent, and the same whatever order filings arrived in.
+
+    Only companies with a correction stored need it (an original alone is version 1 of itself)."""
+    wanted = sorted(set(corp_codes))
+    with_corrections: list[str] = []
+    for chunk in _chunks(wanted, _IN_CHUNK):
+        with_corrections.extend(session.execute(
+            select(Disclosure.corp_code).where(Disclosure.corp_code.in_(chunk), Disclosure.is_correction.is_(True))
+            .distinct()
+        ).scalars())
+    changed: list[dict[str, Any]] = []
+    for chunk in _chunks(sorted(with_corrections), _IN_CHUNK):
+        rows = session.execute(
+            select(Disclosure.rcept_no, Disclosure.corp_code, Disclosure.report_name, Disclosure.receipt_date,
+                   *(getattr(Disclosure, c) for c in _LINK_COLUMNS))
+            .where(Disclosure.corp_code.in_(chunk))
+        ).all()
+        links = link_versions(FilingRef(r[0], r[1], r[2], r[3]) for r in rows)
+        for r in rows:
+            link = links[r[0]]
+            now = (link.version, link.original_rcept_no, link.amends_rcept_no, link.original_missing)
+            if tuple(r[4:]) != now:
+                changed.append({"key": r[0], **{f"new_{c}": v for c, v in zip(_LINK_COLUMNS, now, strict=True)}})
+    if changed:
+        table = Disclosure.__table__
+        session.execute(
+            update(table).where(table.c.rcept_no == bindparam("key")).values(
+                **{c: bindparam(f"new_{c}") for c in _LINK_COLUMNS}
+            ),
+            changed,
+        )
+    return len(changed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -676,6 +734,52 @@ class Page:
     next_cursor: str | None
 
 
+# As of a moment (issue 17): the conditions every reader of news and filings shares (the API's queries too).
+# "Seen by" is inclusive: what was first seen at ``as_of`` exactly is in the answer.
+def article_seen_by(as_of: datetime) -> ColumnElement[bool]:
+    return NewsArticle.first_seen_at <= as_of
+
+
+def link_seen_by(as_of: datetime) -> ColumnElement[bool]:
+    """A stock link stored before 0011 has no time of its own: it counts from its article's first sighting."""
+    return func.coalesce(NewsStockLink.first_seen_at, NewsArticle.first_seen_at) <= as_of
+
+
+def source_seen_by(as_of: datetime) -> ColumnElement[bool]:
+    return func.coalesce(NewsArticleSource.first_seen_at, NewsArticleSource.fetched_at) <= as_of
+
+
+def linked_to(code: str, as_of: datetime | None = None) -> ColumnElement[bool]:
+    """Articles linked to ``code`` (by ``as_of``: by a link first seen then)."""
+    stmt = exists().where(NewsStockLink.article_id == NewsArticle.id, NewsStockLink.code == code)
+    return stmt.where(link_seen_by(as_of)) if as_of is not None else stmt
+
+
+def carried_by(source: str, as_of: datetime | None = None) -> ColumnElement[bool]:
+    """Articles ``source`` carried (by ``as_of``: had shown us by then)."""
+    stmt = exists().where(NewsArticleSource.article_id == NewsArticle.id, NewsArticleSource.source == source)
+    return stmt.where(source_seen_by(as_of)) if as_of is not None else stmt
+
+
+def disclosure_in_force(as_of: datetime | None = None) -> ColumnElement[bool]:
+    """Filings that are the version in force at ``as_of``: first seen by then, and no later version of the same
+    chain (same ``original_rcept_no``) first seen by then. Without ``as_of``: the latest version of each chain."""
+    later = aliased(Disclosure)
+    newer = [later.original_rcept_no == Disclosure.original_rcept_no, later.version > Disclosure.version]
+    if as_of is None:
+        return ~exists().where(*newer)
+    return and_(Disclosure.first_seen_at <= as_of, ~exists().where(*newer, later.first_seen_at <= as_of))
+
+
+def disclosure_versions_query(original_rcept_nos: Sequence[str], *, as_of: datetime | None = None
+                              ) -> Select[Disclosure]:
+    """Every stored version of the chains of ``original_rcept_nos`` (first seen by ``as_of``), oldest first."""
+    stmt = select(Disclosure).where(Disclosure.original_rcept_no.in_(list(original_rcept_nos)))
+    if as_of is not None:
+        stmt = stmt.where(Disclosure.first_seen_at <= as_of)
+    return stmt.order_by(Disclosure.original_rcept_no, Disclosure.version, Disclosure.rcept_no)
+
+
 def news_page(
     session: Session,
     *,
@@ -685,22 +789,24 @@ def news_page(
     known_before: datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    as_of: datetime | None = None,
 ) -> Page:
     """Articles newest first (by ``published_at``, then id), cursor-paginated.
 
     ``known_before`` is the point-in-time filter: only articles whose ``first_seen_at`` is before it.
+    ``as_of``: the page as it stood then: articles, sources and stock links first seen by then (inclusive).
     """
     stmt = select(NewsArticle)
     if code is not None:
-        stmt = stmt.where(NewsArticle.id.in_(select(NewsStockLink.article_id).where(NewsStockLink.code == code)))
+        stmt = stmt.where(linked_to(code, as_of))
     if source is not None:
-        stmt = stmt.where(
-            NewsArticle.id.in_(select(NewsArticleSource.article_id).where(NewsArticleSource.source == source))
-        )
+        stmt = stmt.where(carried_by(source, as_of))
     if since is not None:
         stmt = stmt.where(NewsArticle.published_at >= since)
     if known_before is not None:
         stmt = stmt.where(NewsArticle.first_seen_at < known_before)
+    if as_of is not None:
+        stmt = stmt.where(article_seen_by(as_of))
     if cursor:
         stamp, article_id = _decode_cursor(cursor)
         at = datetime.fromisoformat(stamp)
@@ -715,9 +821,13 @@ def news_page(
     sources: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     links: dict[int, list[dict[str, Any]]] = {i: [] for i in ids}
     if ids:
-        for s in session.execute(select(NewsArticleSource).where(NewsArticleSource.article_id.in_(ids))).scalars():
+        source_stmt = select(NewsArticleSource).where(NewsArticleSource.article_id.in_(ids))
+        link_stmt = select(NewsStockLink).join(NewsArticle).where(NewsStockLink.article_id.in_(ids))
+        if as_of is not None:
+            source_stmt, link_stmt = source_stmt.where(source_seen_by(as_of)), link_stmt.where(link_seen_by(as_of))
+        for s in session.execute(source_stmt).scalars():
             sources[s.article_id].append({"source": s.source, "url": s.source_url, "published_at": s.published_at})
-        for link in session.execute(select(NewsStockLink).where(NewsStockLink.article_id.in_(ids))).scalars():
+        for link in session.execute(link_stmt).scalars():
             links[link.article_id].append({"code": link.code, "confidence": link.confidence,
                                            "method": link.method, "evidence": link.evidence})
     items = [
@@ -748,9 +858,11 @@ def disclosures_page(
     known_before: datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    as_of: datetime | None = None,
 ) -> Page:
-    """Filings newest first (by receipt date, then ``rcept_no``), cursor-paginated."""
-    stmt = select(Disclosure)
+    """Filings newest first (by receipt date, then ``rcept_no``), cursor-paginated: one item per report, the
+    version in force at ``as_of`` (``disclosure_in_force``; without it the latest stored)."""
+    stmt = select(Disclosure).where(disclosure_in_force(as_of))
     if code is not None:
         stmt = stmt.where(Disclosure.code == code)
     if since is not None:
@@ -778,6 +890,10 @@ def disclosures_page(
             "receipt_date": d.receipt_date,
             "remarks": d.remarks,
             "is_correction": d.is_correction,
+            "version": d.version,
+            "original_rcept_no": d.original_rcept_no,
+            "amends_rcept_no": d.amends_rcept_no,
+            "original_missing": d.original_missing,
             "viewer_url": d.viewer_url,
             "first_seen_at": d.first_seen_at,
             "first_seen_estimated": d.first_seen_estimated,

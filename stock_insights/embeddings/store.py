@@ -28,6 +28,22 @@ from pymilvus.milvus_client import IndexParams
 
 log = logging.getLogger(__name__)
 
+# What pymilvus logs for one call to a server that is not there: an ERROR with the traceback per failed RPC and
+# a WARNING with the traceback per failed reconnection, about 150 lines per call. The failure still reaches the
+# caller as an exception, and the caller reports it (the API once per outage: ``api.core.state``), so these
+# records are dropped; every other pymilvus record passes.
+_UNREACHABLE_MARKERS = ("Fail connecting to server", "failed to connect", "Connection recovery failed")
+
+
+class _DropUnreachableServerNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(marker in message for marker in _UNREACHABLE_MARKERS)
+
+
+for _name in ("pymilvus.decorators", "pymilvus.client.connection_manager"):
+    logging.getLogger(_name).addFilter(_DropUnreachableServerNoise())
+
 MAX_CODES = 16
 DOC_TYPES = ("news", "disclosure", "report")
 CONSISTENCY = "Session"

@@ -4,6 +4,8 @@ hashed and chained to the previous sealed day, and re-verifiable from the databa
 
 from stock_insights.ledger.canonical import (
     FORMAT,
+    FORMAT_V1,
+    FORMATS,
     GENESIS,
     canonical_bytes,
     chain_digest,
@@ -17,6 +19,8 @@ from stock_insights.ledger.verify import DayProblem, VerifyReport, verify
 
 __all__ = [
     "FORMAT",
+    "FORMATS",
+    "FORMAT_V1",
     "GENESIS",
     "DayProblem",
     "SealOutcome",

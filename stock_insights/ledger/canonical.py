@@ -4,14 +4,16 @@ A seal is UTF-8 JSON Lines. Line 1 is the header, then one line per forecast, in
 (model, stock code, horizon, as_of); each line is JSON with sorted keys, no spaces, non-ASCII kept as UTF-8,
 and ends with ``\\n``:
 
-    {"day":"2026-12-04","format":"stock_insights.ledger/1","live_deadline":"2026-12-04T00:00:00.000000Z","rows":2,"sealed_at":"2026-12-03T23:05:00.000000Z"}
-    {"as_of":"2026-12-03T23:00:00.000000Z","code":"005930","created_at":"...","direction":"up","documents":[{"doc_id":"123","doc_type":"news","first_seen_at":"...Z"}],"expected_return":"0.001200000000","financials":[],"horizon":1,"inputs_sha256":"...","model":"gpt-4o","prob_up":"0.612000000000","prompt_version":"v1","rationale_sha256":"..."}
+    {"day":"2026-12-04","format":"stock_insights.ledger/2","live_deadline":"2026-12-04T00:00:00.000000Z","rows":2,"sealed_at":"2026-12-03T23:05:00.000000Z"}
+    {"as_of":"2026-12-03T23:00:00.000000Z","code":"005930","created_at":"...","direction":"up","documents":[{"doc_id":"123","doc_type":"news","first_seen_at":"...Z"}],"expected_return":"0.001200000000","financials":[],"horizon":1,"inputs_sha256":"...","model":"gpt-4o","prob_up":"0.612000000000","prompt_hash":"...","prompt_version":"v1","rationale_sha256":"..."}
 
 Floats are strings with exactly ``FLOAT_DECIMALS`` decimals (``-0`` written ``0``), times are UTC with
 microseconds and ``Z``. ``documents`` are the cited documents (sorted by type and id) with the first sighting
 the forecast recorded; ``inputs_sha256`` and ``rationale_sha256`` are SHA-256 of the canonical JSON (the same
 rules, arrays kept in their stored order) of the whole ``cited_inputs`` (prices, documents, financials) and of
-the rationale. The day's chain digest is ``SHA-256(previous chain digest + digest)`` over the ASCII hex
+the rationale, and (format 2) ``prompt_hash``, the SHA-256 of the canonical JSON of the messages the forecast sent
+(null for baselines, which send none). A seal is verified in the format it was made in: format-1 seals (no
+``prompt_hash``) still verify. The day's chain digest is ``SHA-256(previous chain digest + digest)`` over the ASCII hex
 strings, the first day's previous being 64 zeros.
 
 A forecast for day D is *live* iff both its cutoff (``as_of``) and the moment it was first stored
@@ -30,7 +32,9 @@ from typing import Any
 
 from stock_insights.clock import KST
 
-FORMAT = "stock_insights.ledger/1"
+FORMAT_V1 = "stock_insights.ledger/1"  # seals made before forecasts stored their prompt's hash
+FORMAT = "stock_insights.ledger/2"  # each line also has ``prompt_hash``
+FORMATS = (FORMAT_V1, FORMAT)  # every format a stored seal may have, and be verified in
 GENESIS = "0" * 64
 LIVE_DEADLINE = time(9, 0)  # KST, the open
 FLOAT_DECIMALS = 12
@@ -119,8 +123,11 @@ def forecast_record(
     cited_inputs: Mapping[str, Any] | None,
     rationale: Mapping[str, Any] | None,
     prompt_version: str | None,
+    prompt_hash: str | None = None,
+    fmt: str = FORMAT,
 ) -> dict[str, Any]:
-    """One forecast as sealed (every value already in its canonical text form)."""
+    """One forecast as sealed in format ``fmt`` (every value already in its canonical text form)."""
+    _known(fmt)
     cited = dict(cited_inputs or {})
     documents = sorted(
         (
@@ -133,7 +140,7 @@ def forecast_record(
         ),
         key=lambda d: (d["doc_type"], d["doc_id"]),
     )
-    return {
+    record = {
         "model": model,
         "code": code,
         "horizon": int(horizon),
@@ -148,18 +155,30 @@ def forecast_record(
         "inputs_sha256": sha256_hex(canonical_json(cited).encode("utf-8")),
         "rationale_sha256": sha256_hex(canonical_json(dict(rationale or {})).encode("utf-8")),
     }
+    if fmt != FORMAT_V1:
+        record["prompt_hash"] = prompt_hash
+    return record
+
+
+def _known(fmt: str) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown ledger format {fmt!r}; known: {list(FORMATS)}")
 
 
 def row_key(record: Mapping[str, Any]) -> tuple[str, str, int, str]:
     return (record["model"], record["code"], record["horizon"], record["as_of"])
 
 
-def canonical_bytes(day: date, sealed_at: datetime, records: Iterable[Mapping[str, Any]]) -> bytes:
-    """The sealed form of a day: the header, then the records in key order (whatever order they came in)."""
+def canonical_bytes(
+    day: date, sealed_at: datetime, records: Iterable[Mapping[str, Any]], fmt: str = FORMAT
+) -> bytes:
+    """The sealed form of a day: the header, then the records in key order (whatever order they came in);
+    ``records`` are :func:`forecast_record` s of the same format ``fmt``."""
+    _known(fmt)
     rows = sorted(records, key=row_key)
     header = {
         "day": day.isoformat(),
-        "format": FORMAT,
+        "format": fmt,
         "live_deadline": timestamp(live_deadline(day)),
         "rows": len(rows),
         "sealed_at": timestamp(sealed_at),
@@ -173,8 +192,8 @@ def parse(data: bytes) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if len(lines) < 2 or lines[-1] != "":
         raise ValueError("sealed bytes must be newline-terminated JSON lines with a header")
     header, *rows = (json.loads(line) for line in lines[:-1])
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise ValueError(f"not a {FORMAT} seal")
+    if not isinstance(header, dict) or header.get("format") not in FORMATS:
+        raise ValueError(f"not a seal of a known format ({', '.join(FORMATS)})")
     return header, rows
 
 

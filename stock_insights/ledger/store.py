@@ -17,12 +17,14 @@ from sqlalchemy.orm import Session
 
 from stock_insights import clock
 from stock_insights.ledger.canonical import (
+    FORMAT,
     GENESIS,
     canonical_bytes,
     chain_digest,
     digest_of,
     forecast_record,
     is_live,
+    parse,
 )
 from stock_insights.storage.datasets import Dataset
 from stock_insights.storage.db import bump_dataset_version
@@ -51,8 +53,9 @@ class SealOutcome:
     live_after_seal: int
 
 
-def day_forecasts(session: Session, day: date, sealed_at: datetime) -> DayForecasts:
-    """The forecasts for ``day`` a seal made at ``sealed_at`` holds: live ones stored by then, as records."""
+def day_forecasts(session: Session, day: date, sealed_at: datetime, fmt: str = FORMAT) -> DayForecasts:
+    """The forecasts for ``day`` a seal made at ``sealed_at`` holds: live ones stored by then, as records of the
+    ledger format ``fmt``."""
     rows = session.execute(
         select(
             Prediction.model,
@@ -66,6 +69,7 @@ def day_forecasts(session: Session, day: date, sealed_at: datetime) -> DayForeca
             Prediction.cited_inputs,
             Prediction.rationale,
             Prediction.prompt_version,
+            Prediction.prompt_hash,
         ).where(Prediction.target_date == day)
     ).all()
     sealable: list[dict[str, Any]] = []
@@ -89,14 +93,27 @@ def day_forecasts(session: Session, day: date, sealed_at: datetime) -> DayForeca
                     cited_inputs=r.cited_inputs,
                     rationale=r.rationale,
                     prompt_version=r.prompt_version,
+                    prompt_hash=r.prompt_hash,
+                    fmt=fmt,
                 )
             )
     return DayForecasts(sealable=sealable, late=late, live_after_seal=after)
 
 
-def recompute(session: Session, day: date, sealed_at: datetime) -> tuple[bytes, DayForecasts]:
-    forecasts = day_forecasts(session, day, sealed_at)
-    return canonical_bytes(day, sealed_at, forecasts.sealable), forecasts
+def recompute(session: Session, day: date, sealed_at: datetime, fmt: str = FORMAT) -> tuple[bytes, DayForecasts]:
+    """The canonical bytes the database gives for ``day`` sealed at ``sealed_at``, in the ledger format ``fmt``
+    (a seal is always recomputed in the format it was made in)."""
+    forecasts = day_forecasts(session, day, sealed_at, fmt)
+    return canonical_bytes(day, sealed_at, forecasts.sealable, fmt), forecasts
+
+
+def format_of(data: bytes) -> str:
+    """The ledger format named in sealed bytes' header (the current one if the bytes do not parse: they will
+    not verify anyway)."""
+    try:
+        return str(parse(data)[0]["format"])
+    except (ValueError, KeyError):
+        return FORMAT
 
 
 def canonical_of(seal: LedgerSeal) -> bytes:
@@ -115,12 +132,13 @@ def seals_through(session: Session, last: date | None = None) -> list[LedgerSeal
     return list(session.execute(stmt).scalars())
 
 
-def seal_day(session: Session, day: date, now: datetime | None = None) -> SealOutcome:
-    """Seal ``day`` at ``now`` (the clock's) if it is not sealed yet; never rewrite a seal."""
+def seal_day(session: Session, day: date, now: datetime | None = None, fmt: str = FORMAT) -> SealOutcome:
+    """Seal ``day`` at ``now`` (the clock's) in the ledger format ``fmt`` (the current one; an older one only to
+    reproduce an old seal) if it is not sealed yet; never rewrite a seal."""
     existing = seal_for(session, day)
     if existing is not None:
-        data, forecasts = recompute(session, day, existing.sealed_at)
         stored = canonical_of(existing)
+        data, forecasts = recompute(session, day, existing.sealed_at, format_of(stored))
         matches = data == stored and digest_of(stored) == existing.digest
         detail = (
             "sealed before; the database still gives the sealed bytes"
@@ -149,7 +167,7 @@ def seal_day(session: Session, day: date, now: datetime | None = None) -> SealOu
     head = session.execute(select(LedgerSeal).where(LedgerSeal.day < day).order_by(LedgerSeal.day.desc()).limit(1))
     previous_seal = head.scalar_one_or_none()
     previous = previous_seal.chain_digest if previous_seal is not None else GENESIS
-    data, forecasts = recompute(session, day, sealed_at)
+    data, forecasts = recompute(session, day, sealed_at, fmt)
     digest = digest_of(data)
     row = {
         "day": day,

@@ -7,9 +7,10 @@ For each seal of the range, in day order:
 2. its ``chain_digest`` is SHA-256(previous + digest);
 3. the stored canonical bytes hash to its ``digest`` and their header names the day, its ``sealed_at`` and its
    row count (an edited, reordered or truncated canonical form fails here);
-4. the forecasts in the database, taken by the ledger's rule as of its ``sealed_at``, give exactly those
-   bytes (a changed probability, a changed or deleted row, a row slipped in as live fails here; rows stored
-   in another physical order do not: the canonical order is by key).
+4. the forecasts in the database, taken by the ledger's rule as of its ``sealed_at`` and written in the seal's
+   own format (``header.format``: a format-1 seal has no ``prompt_hash``), give exactly those bytes (a changed
+   probability or prompt hash, a changed or deleted row, a row slipped in as live fails here; rows stored in
+   another physical order do not: the canonical order is by key).
 
 The links of the seals before the range are checked too (cheap: no bytes), so a day deleted anywhere
 before the range is caught. What no database check can catch is the *last* seals deleted or all rewritten
@@ -131,7 +132,7 @@ def _verify_seal(session: Session, seal: LedgerSeal) -> str | None:
     wrong = {k: header.get(k) for k, v in expected.items() if header.get(k) != v}
     if wrong or len(rows) != seal.row_count:
         return f"the sealed header disagrees with the seal row: {wrong or {'rows': len(rows)}}"
-    current, _ = recompute(session, seal.day, seal.sealed_at)
+    current, _ = recompute(session, seal.day, seal.sealed_at, str(header["format"]))  # parse checked it is known
     if current == stored:
         return None
     _, now_rows = parse(current)

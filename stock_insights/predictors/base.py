@@ -107,6 +107,8 @@ class PredictionOutput(BaseModel):
     cited_inputs: dict[str, object]
     usage: Usage = Field(default_factory=Usage)
     prompt_version: str | None = None
+    # SHA-256 of the canonical JSON of the rendered prompt's messages (LLMs); None without a prompt (baselines).
+    prompt_hash: str | None = None
     # Citations of documents the prompt never showed, removed from the rationale before it was returned
     # (an LLM that cited them again after a correction). Counted in the run's metadata, never stored.
     citations_removed: list[str] = Field(default_factory=list)

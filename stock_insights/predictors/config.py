@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +32,18 @@ _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Field names that would mean a secret was written into the file.
 _SECRET_FIELDS = {"api_key", "apikey", "key", "token", "secret", "password", "authorization"}
 _LLM_ONLY = ("model", "prompt_version", "response_mode", "parameters", "prices", "daily_cost_cap_usd")
+# A training cutoff: the last month of the model's training data, or "unknown" (no forecast counts as unseen).
+_CUTOFF = r"^(\d{4}-(0[1-9]|1[0-2])|unknown)$"
+UNKNOWN_CUTOFF = "unknown"
+
+
+def first_unseen_day(training_cutoff: str) -> date | None:
+    """The first day after a ``YYYY-MM`` training cutoff (the 1st of the next month): a forecast whose target day
+    is on or after it asks about a day the model cannot have read. None for ``unknown``."""
+    if training_cutoff == UNKNOWN_CUTOFF:
+        return None
+    year, month = (int(part) for part in training_cutoff.split("-"))
+    return date(year + month // 12, month % 12 + 1, 1)
 
 
 class RegistryError(ValueError):
@@ -111,6 +124,9 @@ class ModelEntry(_Strict):
     provider: Provider
     enabled: bool = True
     description: str = ""
+    # The last month of the training data ("YYYY-MM", or "unknown"); an LLM without one is "unknown". A baseline
+    # has none (null): it is fitted on nothing, so no forecast of it can repeat a memorised outcome.
+    training_cutoff: str | None = Field(default=None, pattern=_CUTOFF)
     # --- LLM entries ---------------------------------------------------------------------------
     model: str | None = Field(default=None, min_length=1, max_length=100)  # the provider's model id
     prompt_version: str | None = None
@@ -157,6 +173,8 @@ class ModelEntry(_Strict):
         given = [f for f in (*_LLM_ONLY, "base_url", "api_key_env", "openrouter") if getattr(self, f) is not None]
         if given:
             raise ValueError(f"a baseline takes no {given}; put its settings under options")
+        if self.training_cutoff is not None:
+            raise ValueError("a baseline learns nothing: its training_cutoff must be null")
 
     def _check_llm_fields(self) -> None:
         """What every LLM entry needs (``parameters`` has a default), and no baseline ``options``."""
@@ -188,6 +206,8 @@ class ModelEntry(_Strict):
             object.__setattr__(self, "openrouter", OpenRouterOptions())
         if self.parameters is None:
             object.__setattr__(self, "parameters", GenerationParameters())
+        if self.training_cutoff is None:
+            object.__setattr__(self, "training_cutoff", UNKNOWN_CUTOFF)
 
     @property
     def is_llm(self) -> bool:
@@ -215,6 +235,10 @@ class ModelRegistry(_Strict):
             if entry.name == name:
                 return entry
         raise KeyError(f"unknown model {name!r}; known: {self.names}")
+
+    def training_cutoffs(self) -> dict[str, str | None]:
+        """Every model's training cutoff by name: ``YYYY-MM``, ``unknown``, or None (a baseline: learns nothing)."""
+        return {m.name: m.training_cutoff for m in self.models}
 
     def enabled(self, *, llm: bool | None = None) -> list[ModelEntry]:
         """Enabled entries; ``llm=True`` only LLMs, ``llm=False`` only baselines."""

@@ -83,6 +83,7 @@ def prediction_row(
         "rationale": output.rationale.model_dump(),
         "cited_inputs": output.cited_inputs,
         "prompt_version": output.prompt_version,
+        "prompt_hash": output.prompt_hash,
         "prompt_tokens": output.usage.prompt_tokens,
         "completion_tokens": output.usage.completion_tokens,
         "cached_tokens": output.usage.cached_tokens,

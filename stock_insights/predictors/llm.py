@@ -229,5 +229,6 @@ class LLMPredictor:
             cited_inputs=rendered.cited_inputs(data, check.cited),
             usage=usage,
             prompt_version=rendered.version,
+            prompt_hash=rendered.sha256,
             citations_removed=check.unknown,
         )

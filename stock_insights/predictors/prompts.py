@@ -16,6 +16,7 @@ wording: the version is part of the answer-cache key and is stored with every pr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from stock_insights.calendar import KST
+from stock_insights.llm import canonical_json
 from stock_insights.predictors.base import DocumentInput, FinancialInput, PredictionInput, PriceBar
 
 PROMPT_VERSION = "v1"
@@ -257,6 +259,17 @@ class RenderedPrompt:
         docs = [self.documents[e] for e in self.documents if e in wanted]  # prompt order: newest first
         shown = data.model_copy(update={"prices": self.prices, "financials": self.financials})
         return shown.cited(docs)
+
+    @property
+    def sha256(self) -> str:
+        """``prompt_hash``: SHA-256 (hex) of the canonical JSON of the messages as sent (sorted keys, no spaces,
+        UTF-8, non-ASCII kept), so anyone holding the messages can recompute it."""
+        return prompt_sha256(self.messages)
+
+
+def prompt_sha256(messages: list[dict[str, str]]) -> str:
+    """SHA-256 (hex) of ``canonical_json(messages)`` in UTF-8: the ``prompt_hash`` of a forecast."""
+    return hashlib.sha256(canonical_json(messages).encode("utf-8")).hexdigest()
 
 
 def evidence_id(doc: DocumentInput) -> str:

@@ -100,14 +100,23 @@ def latest_predictions_query(
     as_of_before: datetime | None = None,
     horizon: int | None = None,
     after: PredictionCursor | None = None,
+    as_of: datetime | None = None,
 ) -> Select[Prediction, Evaluation]:
     """Predictions joined to their evaluation (if any), newest target first; every horizon unless one is given.
+
+    ``as_of`` (issue 17; not the forecast's own cutoff column): only the forecasts stored by then (``created_at``),
+    each with its evaluation only if it was scored by then.
 
     The order is total: (target_date desc, code, model, as_of desc, id desc), the order of the
     ``ix_predictions_listing`` index (migration 0008), so a page is a range of it. ``after`` is the last row of
     the previous page (keyset pagination): the rows strictly after it in that order.
     """
-    stmt = select(Prediction, Evaluation).outerjoin(Evaluation, Evaluation.prediction_id == Prediction.id)
+    scored = [Evaluation.prediction_id == Prediction.id]
+    if as_of is not None:
+        scored.append(Evaluation.scored_at <= as_of)
+    stmt = select(Prediction, Evaluation).outerjoin(Evaluation, and_(*scored))
+    if as_of is not None:
+        stmt = stmt.where(Prediction.created_at <= as_of)
     if horizon is not None:
         stmt = stmt.where(Prediction.horizon == horizon)
     if code is not None:
@@ -148,19 +157,18 @@ PREDICTION_LIST_ORDER = (
 )
 
 
-def scored_rows(session: Session, start: date, end: date, horizon: int = 1) -> list[dict[str, Any]]:
-    """Scored predictions of one horizon whose **exit day** is in [start, end]: the rows the leaderboard is
-    computed from. ``date`` is the exit day (for horizon 1 the target day): the day the outcome became known,
-    so a window of dates holds only outcomes known by its end, whatever the horizon.
-
-    The latest version (latest cutoff) of each (model, stock, target day) stands for that day.
-    """
+def scored_versions(session: Session, start: date, end: date, horizon: int = 1) -> list[dict[str, Any]]:
+    """Every scored version of the predictions of one horizon whose **exit day** is in [start, end], oldest cutoff
+    first: the rows the leaderboard is computed from. ``date`` is the exit day (for horizon 1 the target day): the
+    day the outcome became known, so a window of dates holds only outcomes known by its end, whatever the horizon.
+    ``as_of`` and ``created_at`` say whether a version was live (``metrics.honesty``)."""
     rows = session.execute(
         select(
             Prediction.model,
             Prediction.code,
             Prediction.target_date,
             Prediction.as_of,
+            Prediction.created_at,
             Prediction.direction,
             Prediction.prob_up,
             Prediction.expected_return,
@@ -178,13 +186,14 @@ def scored_rows(session: Session, start: date, end: date, horizon: int = 1) -> l
         )
         .order_by(Prediction.as_of)
     )
-    latest: dict[tuple[str, str, date], dict[str, Any]] = {}
-    for r in rows:
-        latest[(r.model, r.code, r.target_date)] = {
+    return [
+        {
             "model": r.model,
             "code": r.code,
             "date": r.exit_date,
             "target_date": r.target_date,
+            "as_of": r.as_of,
+            "created_at": r.created_at,
             "direction": r.direction,
             "prob_up": r.prob_up,
             "expected_return": r.expected_return,
@@ -192,4 +201,14 @@ def scored_rows(session: Session, start: date, end: date, horizon: int = 1) -> l
             "excess_return": r.excess_return,
             "hit": bool(r.hit),
         }
+        for r in rows
+    ]
+
+
+def scored_rows(session: Session, start: date, end: date, horizon: int = 1) -> list[dict[str, Any]]:
+    """:func:`scored_versions`, the latest version (latest cutoff) of each (model, stock, target day) standing for
+    that day, live or late (``metrics.honesty`` chooses among versions by the ledger's rule)."""
+    latest: dict[tuple[str, str, date], dict[str, Any]] = {}
+    for row in scored_versions(session, start, end, horizon):
+        latest[(row["model"], row["code"], row["target_date"])] = row
     return list(latest.values())

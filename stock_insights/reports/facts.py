@@ -146,11 +146,14 @@ class Standing(_Fact):
 
 
 class Standings(_Fact):
-    """One window of ``evaluations/leaderboard`` (the ``leaderboards`` table), as of a day."""
+    """One window of ``evaluations/leaderboard`` (the ``leaderboards`` table), as of a day: its live board (the
+    leaderboard's default), or every forecast for a snapshot stored before live and late were told apart."""
 
     window: int
     as_of_date: date
     models: list[Standing]
+    forecasts: Literal["live", "all"] = "live"
+    late_left_out: int = 0  # late forecasts of the window on the full board, not in these standings
 
 
 class ModelDay(_Fact):
@@ -258,12 +261,20 @@ def _index_view(index: IndexMove | None) -> dict[str, str] | None:
     return {"name": index.name, "close": points(index.close), "change": pct(index.change)}
 
 
+STANDINGS_FORECASTS = {
+    "live": "live forecasts only (cut off and stored before 09:00 KST on their day)",
+    "all": "all forecasts, late ones included (a snapshot from before live and late were told apart)",
+}
+
+
 def _standings_view(standings: Standings | None) -> dict[str, Any] | None:
     if standings is None:
         return None
     return {
         "window_trading_days": str(standings.window),
         "as_of": standings.as_of_date.isoformat(),
+        "forecasts": STANDINGS_FORECASTS[standings.forecasts],
+        "late_forecasts_left_out": str(standings.late_left_out),
         "models": [
             {
                 "rank": str(s.rank),

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from stock_insights import calendar
 from stock_insights.clients.kis.client import INDEX_CODES
 from stock_insights.market.store import active_stocks, closes_by_code, index_closes
+from stock_insights.metrics import honesty
 from stock_insights.reports.facts import (
     Filing,
     IndexMove,
@@ -263,7 +264,8 @@ def _model_calls(session: Session, codes: Sequence[str], day: date, close_at: da
 
 
 def standings_as_of(session: Session, day: date, window: int = STANDINGS_WINDOW) -> Standings | None:
-    """The leaderboard of ``window`` trading days as of ``day``, or of the latest day before it."""
+    """The live leaderboard (the leaderboard's default) of ``window`` trading days as of ``day``, or of the latest
+    day before it, and how many late forecasts of the window it leaves out."""
     board = session.execute(
         select(LeaderboardSnapshot)
         .where(LeaderboardSnapshot.window == window, LeaderboardSnapshot.as_of_date <= day)
@@ -272,8 +274,10 @@ def standings_as_of(session: Session, day: date, window: int = STANDINGS_WINDOW)
     ).scalar_one_or_none()
     if board is None:
         return None
+    live, served, _ = honesty.resolve(board.payload, honesty.LIVE, False)
+    late = sum(int(m.get("n_late", 0)) for m in board.payload.get("models", [])) if served == honesty.LIVE else 0
     models = []
-    for m in board.payload.get("models", []):
+    for m in live.get("models", []):
         if m.get("rank") is None:  # too few dates to be ranked (metrics.leaderboard): not a standing
             continue
         hit_rate = m.get("hit_rate") or {}
@@ -289,7 +293,13 @@ def standings_as_of(session: Session, day: date, window: int = STANDINGS_WINDOW)
                 brier=brier.get("brier"),
             )
         )
-    return Standings(window=window, as_of_date=board.as_of_date, models=sorted(models, key=lambda s: s.rank))
+    return Standings(
+        window=window,
+        as_of_date=board.as_of_date,
+        models=sorted(models, key=lambda s: s.rank),
+        forecasts="live" if served == honesty.LIVE else "all",
+        late_left_out=late,
+    )
 
 
 # --- writes ---------------------------------------------------------------------------------------

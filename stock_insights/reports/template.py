@@ -120,9 +120,11 @@ def _standings(v: dict[str, Any]) -> list[str]:
     board = v["standings"]
     if board is None:
         return [*lines, "No standings yet (evaluations/leaderboard has not run up to this day)."]
+    late = board.get("late_forecasts_left_out", "0")
     lines += [
         f"Over {board['window_trading_days']} trading days to {board['as_of']} (evaluations/leaderboard, ranked by "
-        "Brier score):",
+        f"Brier score), {board.get('forecasts', 'all forecasts')}"
+        + (f"; {late} late forecasts left out:" if late != "0" else ":"),
         "",
     ]
     return lines + _table(

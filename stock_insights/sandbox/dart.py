@@ -21,6 +21,12 @@ spaces, some carry ``[기재정정]``, ``rm`` flags follow the market (유/코, 
 consolidated). Each filing has a hidden time between 07:00 and 19:30 KST and is listed only once the
 sandbox clock has passed it.
 
+Planted amendments (issue 17): on about three sessions in ten (``AMENDMENT_SHARE``), one listed company corrects
+one of its filings of the previous session: a new filing ``[기재정정]<the same report name>`` with its own
+``rcept_no`` (after every other filing of the day in its series, filed after them), so that the pipeline's version
+linking has a real original to find. Which one is a pure function of (seed, day) and the previous session's
+filings, themselves a pure function of (seed, that day): history stays fixed, whatever "today" is.
+
 Faults (``path_contains`` e.g. ``/api/list.json``): ``daily_quota`` (020), ``maintenance`` (800),
 ``no_data`` (013), ``malformed_json``, ``html_error``, ``xml_error`` (corpCode.xml answers the
 captured XML error body), ``bad_items`` (malformed list rows / CORPCODE rows added), ``page_shift``
@@ -40,7 +46,7 @@ import zipfile
 import zlib
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from xml.sax.saxutils import escape
@@ -85,6 +91,7 @@ UNLISTED: tuple[tuple[str, str, str], ...] = (
     ("00434003", "다코", "다코"),
     ("01312345", "에스티제일차유동화전문유한회사", "국민은행"),
 )
+AMENDMENT_SHARE = 0.3  # the share of sessions with a planted correction of the previous session's filing
 SPC_REPORT = "[기재정정]자산유동화계획의등록신청서[신탁회사(은행신탁계정포함)]"  # verbatim from the live capture
 _PEOPLE = ("김민수", "이서연", "박지훈", "최유진", "정하늘")
 _REPORT_FILED = {"11013": (0, 5, 15), "11012": (0, 8, 14), "11014": (0, 11, 14), "11011": (1, 3, 15)}
@@ -186,6 +193,35 @@ class DartSandbox:
         return made
 
     def _make(self, day: date) -> list[Filing]:
+        filings = self._originals(day)
+        previous = self.market.previous_session(day) if filings else None
+        amendment = self._amendment(day, filings, self._originals(previous)) if previous is not None else None
+        return filings if amendment is None else [*filings, amendment]
+
+    def _amendment(self, day: date, today: list[Filing], before: list[Filing]) -> Filing | None:
+        """The planted correction of ``day`` (see the module doc), or None."""
+        rng = random.Random(zlib.crc32(f"{self.market.seed}|dart-amendment|{day.toordinal()}".encode()))
+        if rng.random() >= AMENDMENT_SHARE:
+            return None
+        candidates = [f for f in before if f.stock_code and not f.report_nm.startswith("[")]
+        if not candidates:
+            return None
+        original = rng.choice(candidates)
+        series = original.rcept_no[8:10]
+        same_series = [f for f in today if f.rcept_no[8:10] == series]
+        sequence = max((int(f.rcept_no[10:]) for f in same_series), default=300) + 1 + rng.randint(0, 3)
+        latest = max((f.published_at for f in today), default=datetime.combine(day, time(7, 0), tzinfo=KST))
+        flags = original.rm if "정" in original.rm else original.rm + "정"
+        return replace(
+            original,
+            rcept_no=f"{day:%Y%m%d}{series}{sequence:04d}",
+            report_nm=f"[기재정정]{original.report_nm}",
+            rcept_dt=f"{day:%Y%m%d}",
+            rm=flags,
+            published_at=latest + timedelta(minutes=1 + rng.randint(0, 20)),
+        )
+
+    def _originals(self, day: date) -> list[Filing]:
         if not self.market.is_session(day):
             return []
         rng = random.Random(zlib.crc32(f"{self.market.seed}|dart|{day.toordinal()}".encode()))

@@ -60,6 +60,7 @@ UNVERSIONED_TABLES = frozenset(
     {
         "dataset_versions",
         "refresh_tokens",
+        "api_keys",
         "notifications",
         "webhook_deliveries",
         "llm_cache",

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from stock_insights import clock
+from stock_insights.settings import get_settings
 from stock_insights.storage.models import DatasetVersion
 from stock_insights.storage.types import UTCDateTime
 
@@ -53,13 +54,28 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def connect_timeout_seconds() -> int:
+    """How long a new PostgreSQL connection may take (``DATABASE_CONNECT_TIMEOUT_SECONDS``).
+
+    Without it libpq waits for the operating system, which for a server that drops packets instead of
+    refusing them is minutes: a request or a run would hang instead of failing with a clear error."""
+    return get_settings().DATABASE_CONNECT_TIMEOUT_SECONDS
+
+
+def _postgres_connect_args(url: str, connect_timeout: int | None) -> dict[str, Any]:
+    # A timeout written in the URL's query (``?connect_timeout=``) is the operator's explicit choice: kept.
+    if "connect_timeout" in make_url(url).query:
+        return {}
+    return {"connect_timeout": connect_timeout if connect_timeout is not None else connect_timeout_seconds()}
+
+
+def make_engine(url: str, *, connect_timeout: int | None = None) -> Engine:
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, connect_args=_postgres_connect_args(url, connect_timeout))
 
 
 def async_url(url: str) -> str:
@@ -72,13 +88,15 @@ def async_url(url: str) -> str:
     return url
 
 
-def make_async_engine(url: str) -> AsyncEngine:
+def make_async_engine(url: str, *, connect_timeout: int | None = None) -> AsyncEngine:
     if url.startswith("sqlite"):
         _prepare_sqlite_file(url)
         engine = create_async_engine(async_url(url), connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(async_url(url), pool_pre_ping=True)
+    return create_async_engine(
+        async_url(url), pool_pre_ping=True, connect_args=_postgres_connect_args(url, connect_timeout)
+    )
 
 
 @contextmanager

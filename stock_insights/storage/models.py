@@ -269,6 +269,8 @@ class NewsStockLink(Base):
     confidence: Mapped[float] = mapped_column(Float)
     # code (a six-digit code in the text) | alias (a name or alias) | corroborated (an ambiguous alias)
     method: Mapped[str] = mapped_column(String(20), default="alias", server_default="alias")
+    # When the sighting that made the link was first seen (0011; null for links stored before: the article's).
+    first_seen_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_news_stock_links_code_article_id", "code", "article_id"),)  # /news?code= (0008)
 
@@ -292,10 +294,17 @@ class Disclosure(Base):
     viewer_url: Mapped[str] = mapped_column(String(200))
     first_seen_at: Mapped[datetime]
     first_seen_estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
-    is_correction: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # [기재정정]
+    is_correction: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # [기재정정] ...
     updated_at: Mapped[datetime | None]  # last time a run saw the filing (remarks can change)
+    # Versions (0011, ``clients.dart.link_versions``): a correction is a new row linked to what it amends, never
+    # an overwrite. ``original_rcept_no`` is the chain's first stored filing (the row itself for an original).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    original_rcept_no: Mapped[str | None] = mapped_column(String(14))
+    amends_rcept_no: Mapped[str | None] = mapped_column(String(14))
+    original_missing: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
     __table_args__ = (
+        Index("ix_disclosures_original_rcept_no_version", "original_rcept_no", "version"),
         Index("ix_disclosures_code_receipt_date", "code", "receipt_date"),
         Index("ix_disclosures_first_seen_at", "first_seen_at"),
         Index("ix_disclosures_receipt_date_rcept_no", "receipt_date", "rcept_no"),  # the /disclosures order (0008)
@@ -339,6 +348,8 @@ class Prediction(Base):
     rationale: Mapped[dict[str, Any]]  # {"positive": [...], "concerns": [...], "summary": "..."}
     cited_inputs: Mapped[dict[str, Any]]  # exactly the inputs the model saw
     prompt_version: Mapped[str | None] = mapped_column(String(20))
+    # SHA-256 (hex) of the canonical JSON of the rendered prompt's messages; None for baselines (no prompt).
+    prompt_hash: Mapped[str | None] = mapped_column(String(64))
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cached_tokens: Mapped[int] = mapped_column(Integer, default=0)
@@ -444,6 +455,26 @@ class RefreshToken(Base):
         Index("ix_refresh_tokens_user_id", "user_id"),
         Index("ix_refresh_tokens_family", "family"),
     )
+
+
+class ApiKey(Base):
+    """A personal API key (for the REST API and the MCP server): only its SHA-256 is stored, never the key.
+
+    The key (``sik_`` and 43 random URL-safe characters, 256 bits) is shown once, when it is created; ``prefix``
+    (its first 12 characters) lets its owner tell keys apart. A revoked key keeps its row (``revoked_at``)."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_api_keys_user_id", "user_id"),)
 
 
 class WatchlistItem(Base):

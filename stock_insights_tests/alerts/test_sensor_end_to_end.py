@@ -23,11 +23,11 @@ from stock_insights.defs.dart.resources import DartResource
 from stock_insights.defs.resources import DatabaseResource
 from stock_insights.sandbox.dart import DartSandbox, Filing
 from stock_insights.sandbox.market import KST, SimulatedMarket
-from stock_insights.settings import reset_settings_cache
+from stock_insights.settings import get_settings, reset_settings_cache
 from stock_insights.storage.db import make_engine, session_scope
 from stock_insights.storage.models import Notification, User, WatchlistItem, WebhookDelivery
 from stock_insights_tests.alerts.conftest import Receiver, Reply
-from stock_insights_tests.conftest import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, ServerThread
+from stock_insights_tests.conftest import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, ServerThread, rebuild_definitions
 from stock_insights_tests.news.conftest import DART_KEY, Clock
 from stock_insights_tests.test_slice_end_to_end import materialize
 
@@ -81,6 +81,7 @@ def day_env(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) 
         monkeypatch.delenv("OPENAI_API_KEY", raising=False)
         monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
         reset_settings_cache()
+        rebuild_definitions(monkeypatch)
         monkeypatch.setattr(sensors, "kst_now", lambda: clock.moment)
         monkeypatch.setattr(dart_assets, "utcnow", lambda: clock.moment.astimezone(UTC))
         monkeypatch.setattr(dart_assets, "_kst_today", lambda: clock.moment.date())
@@ -97,7 +98,10 @@ def load_market(instance: dg.DagsterInstance) -> None:
 
 
 def tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult | dg.SkipReason:
-    resources = {"database": DatabaseResource(), "dart": DartResource(requests_per_second=50)}
+    settings = get_settings()  # day_env's: the replayed day's sandbox and this test's database
+    database = DatabaseResource(url=settings.DATABASE_URL)
+    dart = DartResource(base_url=settings.DART_BASE_URL, api_key=DART_KEY, requests_per_second=50)
+    resources = {"database": database, "dart": dart}
     with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
         return sensors.dart_new_filings(context)
 

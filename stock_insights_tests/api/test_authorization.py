@@ -9,7 +9,7 @@ from typing import Any
 
 from stock_insights.ledger import seal_day
 from stock_insights.storage.db import make_engine, session_scope
-from stock_insights.storage.models import Notification
+from stock_insights.storage.models import ApiKey, Notification
 from stock_insights_tests.api.helpers import BAR_DAYS, PASSWORD, Api, make_user
 
 PRINCIPALS = ("anonymous", "user", "analyst", "admin")
@@ -60,6 +60,14 @@ def test_every_route_for_every_role(seeded: Api) -> None:
         session.add_all(notes.values())
         session.flush()
         note_ids = {role: n.id for role, n in notes.items()} | {"anonymous": 1}
+        keys = {
+            role: ApiKey(user_id=uid, name=role, prefix=f"sik_{role[:8]}", key_hash=f"{uid:064d}",
+                         created_at=datetime.now(UTC))
+            for role, uid in ids.items()
+        }  # fmt: skip
+        session.add_all(keys.values())
+        session.flush()
+        key_ids = {role: k.id for role, k in keys.items()} | {"anonymous": 1}
         seal_day(session, BAR_DAYS[-1])  # the ledger routes need a sealed day
     engine.dispose()
     # Refresh tokens rotate (a spent one is refused): one per principal, from real logins.
@@ -116,6 +124,10 @@ def test_every_route_for_every_role(seeded: Api) -> None:
         Call("POST", "/api/v1/notifications/{notification_id}/read", "user", 200,
              path=lambda p: f"/api/v1/notifications/{note_ids[p]}/read"),
         Call("POST", "/api/v1/auth/logout", "public", 204, json=lambda p: {"refresh_token": refresh[p]}),
+        Call("POST", "/api/v1/users/me/api-keys", "user", 201, json=lambda p: {"name": f"key-{p}"}),
+        Call("GET", "/api/v1/users/me/api-keys", "user", 200),
+        Call("DELETE", "/api/v1/users/me/api-keys/{key_id}", "user", 204,
+             path=lambda p: f"/api/v1/users/me/api-keys/{key_ids[p]}"),
         Call("POST", "/api/v1/auth/logout-all", "user", 204),
     ]  # fmt: skip
 

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import dagster as dg
 import httpx
 import pytest
 from sqlalchemy import update
 
+from stock_insights.defs.embeddings.assets import documents
+from stock_insights.defs.resources import DatabaseResource, EmbeddingsResource
 from stock_insights.embeddings.embedders import collection_name
-from stock_insights.embeddings.factory import build_embedder
 from stock_insights.embeddings.retrieval import retrieve
 from stock_insights.embeddings.store import VectorStore
 from stock_insights.market.store import upsert_stocks
-from stock_insights.settings import get_settings, reset_settings_cache
+from stock_insights.settings import reset_settings_cache
 from stock_insights.storage.db import make_engine, session_scope
 from stock_insights.storage.migrate import upgrade
 from stock_insights.storage.models import Disclosure, NewsArticle, NewsArticleSource, NewsStockLink
@@ -81,12 +83,9 @@ def _seed(url: str) -> None:
     engine.dispose()
 
 
-def _run(instance: dg.DagsterInstance) -> dg.AssetMaterialization:
-    from stock_insights.definitions import defs
-
-    job = defs.resolve_implicit_global_asset_job_def()
-    assert job.execute_in_process(
-        asset_selection=[dg.AssetKey(["embeddings", "documents"])], partition_key=DAY.isoformat(), instance=instance
+def _run(instance: dg.DagsterInstance, resources: dict[str, Any]) -> dg.AssetMaterialization:
+    assert dg.materialize(
+        [documents], partition_key=DAY.isoformat(), instance=instance, resources=resources
     ).success
     event = instance.get_latest_materialization_event(dg.AssetKey(["embeddings", "documents"]))
     return event.asset_materialization  # type: ignore[union-attr,return-value]
@@ -96,27 +95,30 @@ def _run(instance: dg.DagsterInstance) -> dg.AssetMaterialization:
 def test_documents_are_embedded_once_and_searchable_point_in_time(  # type: ignore[no-untyped-def]
     embedder: str, sandbox_env: str, sandbox, milvus_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The asset gets its resources; the API at the end reads the same from its settings (a process setting).
     monkeypatch.setenv("MILVUS_URI", milvus_uri)
     monkeypatch.setenv("EMBEDDER", embedder)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-sandbox-test")
     monkeypatch.setenv("OPENAI_BASE_URL", f"{sandbox.url}/v1")
     reset_settings_cache()
+    embeddings = EmbeddingsResource(embedder_choice=embedder, openai_api_key="sk-sandbox-test",
+                                    openai_base_url=f"{sandbox.url}/v1", milvus_uri=milvus_uri)
+    resources = {"database": DatabaseResource(url=sandbox_env), "embeddings": embeddings}
     _seed(sandbox_env)
-    settings = get_settings()
-    model = build_embedder(settings)
+    model = embeddings.embedder()
     # A fresh collection per test database: the collection name carries model and dimension only.
     VectorStore(milvus_uri, collection_name(model.model, model.dimension), model.dimension)._client.drop_collection(
         collection_name(model.model, model.dimension)
     )
 
     instance = dg.DagsterInstance.ephemeral()
-    first = _run(instance).metadata
+    first = _run(instance, resources).metadata
     assert first["embedded"].value == 5 and first["skipped_unchanged"].value == 0
     if embedder == "openai":
         assert first["embedding_requests"].value == 1 and first["tokens"].value > 0
     calls_before = httpx.get(f"{sandbox.url}/_sandbox/stats").json()["openai"]["embedding_requests"]
 
-    second = _run(instance).metadata  # re-materialization: nothing changed, no embedding call
+    second = _run(instance, resources).metadata  # re-materialization: nothing changed, no embedding call
     assert second["embedded"].value == 0 and second["skipped_unchanged"].value == 5
     assert second["embedding_requests"].value == 0
     assert httpx.get(f"{sandbox.url}/_sandbox/stats").json()["openai"]["embedding_requests"] == calls_before
@@ -125,7 +127,7 @@ def test_documents_are_embedded_once_and_searchable_point_in_time(  # type: igno
     with session_scope(engine) as session:
         session.execute(update(NewsArticle).where(NewsArticle.id == 3).values(summary="삼성전자 HBM 공급 계약 체결"))
     engine.dispose()
-    assert _run(instance).metadata["embedded"].value == 1  # only the changed document
+    assert _run(instance, resources).metadata["embedded"].value == 1  # only the changed document
 
     store = VectorStore(milvus_uri, collection_name(model.model, model.dimension), model.dimension)
     store.ensure_collection()

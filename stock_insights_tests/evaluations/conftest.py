@@ -23,7 +23,7 @@ from stock_insights import calendar, clock
 from stock_insights.sandbox.market import KST
 from stock_insights.sandbox.naver import NaverConfig
 from stock_insights.settings import DEFAULT_UNIVERSE, reset_settings_cache
-from stock_insights_tests.conftest import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, ServerThread
+from stock_insights_tests.conftest import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, ServerThread, rebuild_definitions
 
 BASELINES = ["momentum", "news_tone"]
 # How often the news asset polls Naver while the clock walks through the window (Naver keeps 90 days).
@@ -150,6 +150,7 @@ def running_pipeline(mp: pytest.MonkeyPatch, database_url: str, data_dir: Path) 
             mp.setenv(key, value)
         mp.setenv("STOCK_UNIVERSE", DEFAULT_UNIVERSE)  # eight stocks (the default is the whole market)
         reset_settings_cache()
+        rebuild_definitions(mp)
         try:
             yield Pipeline(url=database_url, sandbox_url=server.url, clock=clock)
         finally:

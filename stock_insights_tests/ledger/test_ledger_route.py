@@ -7,7 +7,7 @@ import hashlib
 
 from sqlalchemy import update
 
-from stock_insights.ledger import seal_day
+from stock_insights.ledger import FORMAT, seal_day
 from stock_insights.storage.db import make_engine, session_scope
 from stock_insights.storage.models import Prediction
 from stock_insights_tests.api.conftest import api  # noqa: F401  (the fixture)
@@ -31,7 +31,7 @@ def test_the_route_serves_the_sealed_rows_and_bytes(api: Api) -> None:  # noqa: 
     assert answer.status_code == 200, answer.text
     body = answer.json()
     first = api.client.get(f"/api/v1/ledger/{DAYS[0]}", headers=headers).json()
-    assert body["data_mode"] == "simulated" and body["format"] == "stock_insights.ledger/1"
+    assert body["data_mode"] == "simulated" and body["format"] == FORMAT
     assert body["previous_digest"] == first["chain_digest"] and first["previous_digest"] == "0" * 64
     assert body["sealed_at"].startswith("2026-11-30T23:05:00") and body["sealed_before_open"] is True
     assert body["row_count"] == len(body["rows"]) == 9

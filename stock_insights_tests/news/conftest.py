@@ -15,7 +15,7 @@ import pytest
 from stock_insights.sandbox.market import KST
 from stock_insights.sandbox.naver import NaverConfig
 from stock_insights.settings import reset_settings_cache
-from stock_insights_tests.conftest import ServerThread
+from stock_insights_tests.conftest import ServerThread, rebuild_definitions
 
 START = datetime(2026, 10, 15, 16, 0, tzinfo=KST)
 NAVER_ID, NAVER_SECRET = "naver-test-client-id", "naver-test-client-secret-never-logged"
@@ -90,5 +90,6 @@ def news_env(monkeypatch: pytest.MonkeyPatch, sandbox_url: str, database_url: st
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     reset_settings_cache()
+    rebuild_definitions(monkeypatch)
     yield database_url
     reset_settings_cache()

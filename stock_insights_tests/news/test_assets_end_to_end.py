@@ -1,14 +1,17 @@
 """news/* and dart/* end to end, on SQLite and PostgreSQL, against the sandbox over HTTP.
 
-Runs are what Dagster runs (the code location's own resources); a re-run adds nothing, a later
+Runs are what Dagster runs, with resources pointed at the sandbox; a re-run adds nothing, a later
 sandbox clock adds only what was published in between.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
+import pytest
 from sqlalchemy import func, select
 
 from stock_insights.storage.db import make_engine, session_scope
@@ -20,24 +23,18 @@ from stock_insights.storage.models import (
     NewsStockLink,
     Stock,
 )
+from stock_insights_tests.conftest import sandbox_resources
 from stock_insights_tests.news.conftest import Clock
 from stock_insights_tests.test_slice_end_to_end import materialize
 
 NEWS = [["news", "naver"], ["news", "hankyung"], ["news", "maeil"], ["news", "reddit"]]
-FAST_DART = {"resources": {"dart": {"config": {"requests_per_second": 50}}}}
+ONE_YEAR = {"ops": {"dart__financials": {"config": {"years_back": 0}}}}
 
 
-def _run(keys: list[list[str]], instance: dg.DagsterInstance, start: date | None = None, end: date | None = None,
-         run_config: dict | None = None) -> dg.ExecuteInProcessResult:
-    from stock_insights.definitions import defs
-
-    tags = {}
-    if start is not None:
-        tags = {"dagster/asset_partition_range_start": start.isoformat(),
-                "dagster/asset_partition_range_end": (end or start).isoformat()}
-    job = defs.resolve_implicit_global_asset_job_def()
-    return job.execute_in_process(asset_selection=[dg.AssetKey(k) for k in keys], tags=tags, instance=instance,
-                                  run_config=run_config or {})
+@pytest.fixture
+def resources(news_env: str, sandbox_url: str, tmp_path: Path) -> dict[str, Any]:
+    """Every client pointed at the news sandbox (OpenDART at 50 requests a second), the store at ``news_env``."""
+    return sandbox_resources(sandbox_url, news_env, tmp_path)
 
 
 def _metadata(instance: dg.DagsterInstance, key: list[str]) -> dict:
@@ -64,10 +61,15 @@ def _news_snapshot(url: str) -> dict[str, list[tuple]]:
     return out
 
 
-def test_news_and_dart_end_to_end(news_env: str, news_clock: Clock) -> None:
+def test_news_and_dart_end_to_end(news_env: str, news_clock: Clock, resources: dict[str, Any]) -> None:
     url = news_env
+
+    def _run(keys: list[list[str]], instance: dg.DagsterInstance, start: date | None = None,
+             end: date | None = None, run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+        return materialize(keys, start, end, instance, resources=resources, run_config=run_config)
+
     instance = dg.DagsterInstance.ephemeral()
-    assert materialize([["universe", "stocks"]], instance=instance).success
+    assert materialize([["universe", "stocks"]], instance=instance, resources=resources).success
 
     first = _run(NEWS, instance)
     assert first.success
@@ -115,16 +117,15 @@ def test_news_and_dart_end_to_end(news_env: str, news_clock: Clock) -> None:
     assert 0 < added < 40
 
     # DART: corp codes, a two-session backfill of filings, the financial statements.
-    assert _run([["dart", "corp_codes"]], instance, run_config=FAST_DART).success
+    assert _run([["dart", "corp_codes"]], instance).success
     with session_scope(engine := make_engine(url)) as session:
         corp = {code: corp_code for code, corp_code in session.execute(select(Stock.code, Stock.dart_corp_code))}
     assert corp["005930"] == "00126380" and all(c and len(c) == 8 for c in corp.values())
-    backfill = _run([["dart", "disclosures"]], instance, date(2026, 10, 14), date(2026, 10, 15), FAST_DART)
+    backfill = _run([["dart", "disclosures"]], instance, date(2026, 10, 14), date(2026, 10, 15))
     assert backfill.success and all(_checks(backfill).values())
     meta = _metadata(instance, ["dart", "disclosures"])
     assert meta["new"] > 10 and meta["receipt_dates"] == "2026-10-14..2026-10-15"
-    financials = _run([["dart", "financials"]], instance, run_config={
-        **FAST_DART, "ops": {"dart__financials": {"config": {"years_back": 0}}}})
+    financials = _run([["dart", "financials"]], instance, run_config=ONE_YEAR)
     assert financials.success
     with session_scope(engine) as session:
         filings = session.execute(select(Disclosure)).scalars().all()
@@ -138,6 +139,6 @@ def test_news_and_dart_end_to_end(news_env: str, news_clock: Clock) -> None:
         assert lines > 0
     engine.dispose()
     before = _news_snapshot(url)
-    assert _run([["dart", "disclosures"]], instance, date(2026, 10, 14), date(2026, 10, 15), FAST_DART).success
+    assert _run([["dart", "disclosures"]], instance, date(2026, 10, 14), date(2026, 10, 15)).success
     assert _metadata(instance, ["dart", "disclosures"])["new"] == 0
     assert _news_snapshot(url) == before

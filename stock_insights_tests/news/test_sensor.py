@@ -15,7 +15,7 @@ from stock_insights.defs.dart.sensors import DOWNSTREAM_ON_FILING, FilingCursor,
 from stock_insights.defs.resources import DatabaseResource
 from stock_insights.sandbox.market import KST
 from stock_insights.universe import KNOWN_LISTINGS
-from stock_insights_tests.news.conftest import Clock, add_fault
+from stock_insights_tests.news.conftest import DART_KEY, Clock, add_fault
 
 MORNING = datetime(2026, 10, 15, 11, 0, tzinfo=KST)
 
@@ -27,7 +27,7 @@ def database_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def tick(news_env: str, news_clock: Clock, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+def tick(news_env: str, sandbox_url: str, news_clock: Clock, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     """Evaluate the sensor once at the sandbox's time, every known listing tracked."""
     monkeypatch.setenv("STOCK_UNIVERSE", ",".join(sorted(KNOWN_LISTINGS)))
     from stock_insights.settings import reset_settings_cache
@@ -35,7 +35,8 @@ def tick(news_env: str, news_clock: Clock, monkeypatch: pytest.MonkeyPatch):  # 
     reset_settings_cache()
     monkeypatch.setattr(sensors, "kst_now", lambda: news_clock.moment)
     instance = dg.DagsterInstance.ephemeral()
-    resources = {"database": DatabaseResource(), "dart": DartResource(requests_per_second=50)}
+    dart = DartResource(base_url=sandbox_url, api_key=DART_KEY, requests_per_second=50)
+    resources = {"database": DatabaseResource(url=news_env), "dart": dart}
 
     def evaluate(cursor: str | None) -> dg.SensorResult | dg.SkipReason:
         # The database resource opens its engine for the tick and disposes of it after (setup and teardown).

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import partial
+from typing import Any
 
 import dagster as dg
 import httpx
 import pytest
 from sqlalchemy import select
 
+from stock_insights.defs.resources import EmbeddingsResource
 from stock_insights.predictors.config import Prices
 from stock_insights.predictors.subset import LlmSubsetPolicy, capped_stocks_per_day, monthly_cost
 from stock_insights.settings import reset_settings_cache
 from stock_insights.storage.db import make_engine, session_scope
 from stock_insights.storage.models import Prediction, User, WatchlistItem
-from stock_insights_tests.test_slice_end_to_end import materialize
+from stock_insights_tests.test_slice_end_to_end import materialize as _materialize
 
 TRACKED = ["000001", "000002", "000003", "000004", "000005"]
 
@@ -42,14 +45,14 @@ def test_monthly_cost_at_list_prices() -> None:
 
 
 def test_llm_models_forecast_only_the_subset(  # type: ignore[no-untyped-def]
-    sandbox_env: str, sandbox, milvus_uri: str, monkeypatch: pytest.MonkeyPatch
+    sandbox_env: str, sandbox, milvus_uri: str, resources: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-sandbox-openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-sandbox-openai")  # the LLM models' settings
     monkeypatch.setenv("OPENAI_BASE_URL", f"{sandbox.url}/v1")
-    monkeypatch.setenv("MILVUS_URI", milvus_uri)
-    monkeypatch.setenv("EMBEDDER", "hashing")
     monkeypatch.setenv("LLM_SUBSET_TOP_NEWS", "0")  # watched stocks only
     reset_settings_cache()
+    embeddings = EmbeddingsResource(embedder_choice="hashing", milvus_uri=milvus_uri)
+    materialize = partial(_materialize, resources={**resources, "embeddings": embeddings})
     day = date(2026, 10, 28)
     assert materialize([["universe", "stocks"]]).success
     assert materialize([["kis", "daily_bars"]], date(2026, 9, 1), day).success

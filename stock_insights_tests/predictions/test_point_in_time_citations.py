@@ -4,14 +4,13 @@ citation and on a rationale citing a document that ``cited_inputs`` does not rec
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import dagster as dg
-import pytest
 from sqlalchemy import select
 
 from stock_insights.defs.predictions.assets import POINT_IN_TIME_CHECK, cutoff_for
 from stock_insights.predictors.store import upsert_predictions
-from stock_insights.settings import reset_settings_cache
 from stock_insights.storage.db import make_engine, session_scope
 from stock_insights.storage.models import NewsArticle
 from stock_insights_tests.test_slice_end_to_end import materialize
@@ -31,16 +30,9 @@ def _planted(code: str, summary: str, documents: list[dict[str, str]]) -> dict:
     }  # fmt: skip
 
 
-def _predict_with_momentum() -> dg.ExecuteInProcessResult:
+def _predict_with_momentum(resources: dict[str, Any]) -> dg.ExecuteInProcessResult:
     """predictions/daily of DAY with its checks, momentum only (no news or LLM needed), as Dagster runs it."""
-    from stock_insights.definitions import defs
-
-    day = DAY.isoformat()
-    tags = {"dagster/asset_partition_range_start": day, "dagster/asset_partition_range_end": day}
-    return defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        asset_selection=[dg.AssetKey(["predictions", "daily"])], tags=tags, run_config=ONLY_MOMENTUM,
-        instance=dg.DagsterInstance.ephemeral(),
-    )
+    return materialize([["predictions", "daily"]], DAY, DAY, resources=resources, run_config=ONLY_MOMENTUM)
 
 
 def _check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
@@ -50,15 +42,11 @@ def _check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
 
 
 def test_the_point_in_time_check_fails_on_a_late_or_unrecorded_rationale_citation(  # type: ignore[no-untyped-def]
-    sandbox_env: str, sandbox, monkeypatch: pytest.MonkeyPatch
+    sandbox_env: str, resources: dict[str, Any]
 ) -> None:
-    monkeypatch.setenv("NAVER_BASE_URL", sandbox.url)
-    monkeypatch.setenv("NAVER_CLIENT_ID", "naver-test-client-id")
-    monkeypatch.setenv("NAVER_CLIENT_SECRET", "naver-test-client-secret")
-    reset_settings_cache()
-    assert materialize([["universe", "stocks"]]).success
-    assert materialize([["news", "naver"]]).success
-    assert materialize([["kis", "daily_bars"]], date(2026, 9, 1), DAY).success
+    assert materialize([["universe", "stocks"]], resources=resources).success
+    assert materialize([["news", "naver"]], resources=resources).success  # the sandbox's Naver, through the resource
+    assert materialize([["kis", "daily_bars"]], date(2026, 9, 1), DAY, resources=resources).success
     cutoff = cutoff_for(DAY)
     engine = make_engine(sandbox_env)
     with session_scope(engine) as session:
@@ -70,7 +58,7 @@ def test_the_point_in_time_check_fails_on_a_late_or_unrecorded_rationale_citatio
         ).scalar_one()
 
     # The control: the same run without a planted row passes.
-    assert _check(_predict_with_momentum()).passed
+    assert _check(_predict_with_momentum(resources)).passed
 
     with session_scope(engine) as session:
         upsert_predictions(session, [
@@ -83,7 +71,7 @@ def test_the_point_in_time_check_fails_on_a_late_or_unrecorded_rationale_citatio
         ])  # fmt: skip
     engine.dispose()
 
-    evaluation = _check(_predict_with_momentum())
+    evaluation = _check(_predict_with_momentum(resources))
     assert not evaluation.passed
     leaks = evaluation.metadata["leaks"].value
     assert leaks == [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from functools import partial
+from typing import Any
 
 import dagster as dg
 import httpx
@@ -15,25 +17,23 @@ from stock_insights.settings import reset_settings_cache
 from stock_insights.storage.db import make_engine, session_scope
 from stock_insights.storage.models import NewsArticle, Prediction
 from stock_insights.universe import KNOWN_LISTINGS
-from stock_insights_tests.test_slice_end_to_end import materialize
+from stock_insights_tests.test_slice_end_to_end import materialize as _materialize
 
 DAYS = (date(2026, 10, 27), date(2026, 10, 28))
 
 
 def test_every_model_predicts_and_a_rerun_makes_no_llm_call(  # type: ignore[no-untyped-def]
-    sandbox_env: str, sandbox, milvus_uri: str, monkeypatch: pytest.MonkeyPatch
+    sandbox_env: str, sandbox, milvus_uri: str, resources: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The LLM models' keys and bases are settings of the predictors; the clients are resources.
     monkeypatch.setenv("OPENAI_API_KEY", "sk-sandbox-openai")
     monkeypatch.setenv("OPENAI_BASE_URL", f"{sandbox.url}/v1")
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-sandbox-openrouter")
     monkeypatch.setenv("OPENROUTER_BASE_URL", f"{sandbox.url}/openrouter/v1")
-    monkeypatch.setenv("MILVUS_URI", milvus_uri)
-    monkeypatch.setenv("EMBEDDER", "hashing")
-    # news_tone has no view without news: fetch the sandbox's (Naver keeps 90 days).
-    monkeypatch.setenv("NAVER_BASE_URL", sandbox.url)
-    monkeypatch.setenv("NAVER_CLIENT_ID", "naver-test-client-id")
-    monkeypatch.setenv("NAVER_CLIENT_SECRET", "naver-test-client-secret")
     reset_settings_cache()
+    # news_tone has no view without news: the resources fetch the sandbox's (Naver keeps 90 days).
+    resource = EmbeddingsResource(embedder_choice="hashing", milvus_uri=milvus_uri)
+    materialize = partial(_materialize, resources={**resources, "embeddings": resource})
     assert materialize([["universe", "stocks"]]).success
     assert materialize([["news", "naver"]]).success
     assert materialize([["kis", "daily_bars"]], date(2026, 9, 1), DAYS[-1]).success
@@ -51,7 +51,6 @@ def test_every_model_predicts_and_a_rerun_makes_no_llm_call(  # type: ignore[no-
             )
         ).all()
     assert late, "the test needs documents first seen after the forecast days"
-    resource = EmbeddingsResource()
     embedder = resource.embedder()
     store = resource.store(embedder)
     long_ago = datetime(2000, 1, 3, tzinfo=UTC)

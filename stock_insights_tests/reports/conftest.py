@@ -12,7 +12,7 @@ import pytest
 from stock_insights.calendar import KST
 from stock_insights.sandbox.naver import NaverConfig
 from stock_insights.settings import reset_settings_cache
-from stock_insights_tests.conftest import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, ServerThread
+from stock_insights_tests.conftest import SANDBOX_APP_KEY, SANDBOX_APP_SECRET, ServerThread, rebuild_definitions
 from stock_insights_tests.news.conftest import DART_KEY, NAVER_ID, NAVER_SECRET, Clock
 
 # Friday 2026-10-16, after the close: the days reported on are closed and their news is out.
@@ -69,5 +69,6 @@ def report_env(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     reset_settings_cache()
+    rebuild_definitions(monkeypatch)
     yield database_url
     reset_settings_cache()

@@ -18,8 +18,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from stock_insights import calendar
+from stock_insights.defs.dart.resources import DartResource
 from stock_insights.reports.facts import DART_VIEWER
-from stock_insights.settings import reset_settings_cache
+from stock_insights.settings import get_settings, reset_settings_cache
 from stock_insights.storage.db import make_engine, session_scope
 from stock_insights.storage.models import (
     DailyBar,
@@ -31,35 +32,25 @@ from stock_insights.storage.models import (
     Prediction,
     Report,
 )
+from stock_insights_tests.news.conftest import DART_KEY
 from stock_insights_tests.reports.conftest import OPENAI_KEY
+from stock_insights_tests.test_slice_end_to_end import materialize
 
 DAYS = (date(2026, 10, 14), date(2026, 10, 15), date(2026, 10, 16))
 BARS_FROM = date(2026, 9, 21)  # momentum reads five sessions before the first forecast
 CODES = ("000660", "005930", "035420", "035720")
-FAST_DART = {"resources": {"dart": {"config": {"requests_per_second": 50}}}}
 REPORTS = [["reports", "daily"]]
 SERVED = "gpt-4o-2024-08-06"  # the registry's gpt-4o entry pins this snapshot
 
 
 def _run(
-    keys: list[list[str]],
-    instance: dg.DagsterInstance,
-    start: date | None = None,
-    end: date | None = None,
-    run_config: dict | None = None,
+    keys: list[list[str]], instance: dg.DagsterInstance, start: date | None = None, end: date | None = None
 ) -> dg.ExecuteInProcessResult:
+    """The code location's own resources (built from the fixture's settings), OpenDART at 50 requests a second."""
     from stock_insights.definitions import defs
 
-    tags = {}
-    if start is not None:
-        tags = {
-            "dagster/asset_partition_range_start": start.isoformat(),
-            "dagster/asset_partition_range_end": (end or start).isoformat(),
-        }
-    job = defs.resolve_implicit_global_asset_job_def()
-    return job.execute_in_process(
-        asset_selection=[dg.AssetKey(k) for k in keys], tags=tags, instance=instance, run_config=run_config or {}
-    )
+    fast_dart = DartResource(base_url=get_settings().DART_BASE_URL, api_key=DART_KEY, requests_per_second=50)
+    return materialize(keys, start, end, instance, resources={**defs.resources, "dart": fast_dart})
 
 
 def _metadata(instance: dg.DagsterInstance, key: list[str]) -> dict:
@@ -91,8 +82,8 @@ def _build_graph(instance: dg.DagsterInstance) -> None:
     assert _run([["universe", "stocks"]], instance).success
     assert _run([["kis", "daily_bars"], ["kis", "index_bars"]], instance, BARS_FROM, DAYS[-1]).success
     assert _run([["news", "naver"], ["news", "hankyung"], ["news", "maeil"]], instance).success
-    assert _run([["dart", "corp_codes"]], instance, run_config=FAST_DART).success
-    assert _run([["dart", "disclosures"]], instance, DAYS[0], DAYS[-1], FAST_DART).success
+    assert _run([["dart", "corp_codes"]], instance).success
+    assert _run([["dart", "disclosures"]], instance, DAYS[0], DAYS[-1]).success
     assert _run([["predictions", "daily"], ["evaluations", "daily"]], instance, DAYS[0], DAYS[-1]).success
     assert _run([["evaluations", "leaderboard"]], instance, DAYS[0], DAYS[-1]).success
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, datetime
+from typing import Any
 
 import dagster as dg
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy import select
 
 from stock_insights import clock
 from stock_insights.clients.kis.master import make_zip
+from stock_insights.defs.universe.resources import KisMasterResource
 from stock_insights.market.store import listing_states_as_of
 from stock_insights.sandbox.listings import collisions, listed_on, listings_by_code
 from stock_insights.sandbox.master import master_file
@@ -19,19 +21,12 @@ from stock_insights.settings import reset_settings_cache
 from stock_insights.storage.db import make_engine, session_scope
 from stock_insights.storage.models import ListingState, Stock
 from stock_insights_tests.conftest import ServerThread
+from stock_insights_tests.test_slice_end_to_end import materialize
 
 
-def materialize(raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
-    from stock_insights.definitions import defs
-
-    job = defs.resolve_implicit_global_asset_job_def()
-    return job.execute_in_process(asset_selection=[dg.AssetKey(["universe", "stocks"])],
-                                  instance=dg.DagsterInstance.ephemeral(), raise_on_error=raise_on_error)
-
-
-def run_on(day: date, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
+def run_on(day: date, resources: dict[str, Any], raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
     with clock.frozen(datetime(day.year, day.month, day.day, 7, 0, tzinfo=clock.KST)):
-        return materialize(raise_on_error)
+        return materialize([["universe", "stocks"]], raise_on_error=raise_on_error, resources=resources)
 
 
 def snapshot(url: str) -> dict[str, list[tuple]]:
@@ -56,20 +51,20 @@ def market_env(sandbox_env: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
     reset_settings_cache()
 
 
-def test_history_delisting_rename_and_reruns(market_env: str) -> None:
+def test_history_delisting_rename_and_reruns(market_env: str, resources: dict[str, Any]) -> None:
     url = market_env
     gone, reuser = collisions()["reused_name"]
     renamed, taker = collisions()["renamed_then_reused"]
     by_code = listings_by_code()
     before, delisting_day = date(2026, 4, 14), date(2026, 4, 15)
 
-    assert run_on(before).success
+    assert run_on(before, resources).success
     first = snapshot(url)
     tracked = {row[0] for row in first["stocks"] if row[4]}
     assert tracked == {x.code for x in listed_on(before) if x.security_type == "common"}
     assert len(first["states"]) == len(listed_on(before))
 
-    assert run_on(delisting_day).success
+    assert run_on(delisting_day, resources).success
     engine = make_engine(url)
     with session_scope(engine) as session:
         rows = session.execute(select(ListingState).where(ListingState.code == gone)
@@ -83,16 +78,16 @@ def test_history_delisting_rename_and_reruns(market_env: str) -> None:
     assert as_of_after == {x.code for x in listed_on(delisting_day)}
 
     again = snapshot(url)
-    assert run_on(delisting_day).success  # the same day again changes nothing
+    assert run_on(delisting_day, resources).success  # the same day again changes nothing
     assert snapshot(url) == again
 
     # June 1: a rename; the former name becomes an alias until another listing takes it (October 5).
-    assert run_on(date(2026, 6, 1)).success
+    assert run_on(date(2026, 6, 1), resources).success
     with session_scope(engine) as session:
         stock = session.get(Stock, renamed)
         assert stock.name == by_code[renamed].name_on(date(2026, 6, 1)) != by_code[renamed].name
         assert by_code[renamed].name in stock.aliases
-    assert run_on(date(2026, 10, 5)).success
+    assert run_on(date(2026, 10, 5), resources).success
     with session_scope(engine) as session:
         assert by_code[renamed].name not in session.get(Stock, renamed).aliases
         assert session.get(Stock, taker).name == by_code[renamed].name
@@ -104,16 +99,16 @@ def test_history_delisting_rename_and_reruns(market_env: str) -> None:
     engine.dispose()
 
 
-def test_policy_all_and_override(market_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_policy_all_and_override(market_env: str, resources: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     day = date(2026, 12, 4)
     monkeypatch.setenv("UNIVERSE_POLICY", "all")
     reset_settings_cache()
-    assert run_on(day).success
+    assert run_on(day, resources).success
     active = {row[0] for row in snapshot(market_env)["stocks"] if row[4]}
     assert active == {x.code for x in listed_on(day)}
     monkeypatch.setenv("STOCK_UNIVERSE", "005930,000660")
     reset_settings_cache()
-    assert run_on(day).success
+    assert run_on(day, resources).success
     after = snapshot(market_env)
     assert {row[0] for row in after["stocks"] if row[4]} == {"005930", "000660"}
     assert len(after["states"]) == len(listed_on(day))  # the history is recorded whatever is tracked
@@ -121,10 +116,10 @@ def test_policy_all_and_override(market_env: str, monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize("damage", ["truncated", "duplicate", "utf8", "no_member"])
 def test_bad_master_fails_clearly_and_yesterdays_universe_stays(
-    market_env: str, monkeypatch: pytest.MonkeyPatch, damage: str
+    market_env: str, resources: dict[str, Any], damage: str
 ) -> None:
     day = date(2026, 12, 3)
-    assert run_on(day).success
+    assert run_on(day, resources).success
     good = snapshot(market_env)
     content = master_file("KOSDAQ", date(2026, 12, 4))
     lines = content.split(b"\n")[:-1]
@@ -148,9 +143,8 @@ def test_bad_master_fails_clearly_and_yesterdays_universe_stays(
         return Response(archive, media_type="application/zip")
 
     with ServerThread(app) as server:
-        monkeypatch.setenv("KIS_MASTER_BASE_URL", server.url)
-        reset_settings_cache()
-        result = run_on(date(2026, 12, 4), raise_on_error=False)
+        damaged = {**resources, "kis_master": KisMasterResource(base_url=server.url)}
+        result = run_on(date(2026, 12, 4), damaged, raise_on_error=False)
     assert not result.success
     message = str(result.get_step_failure_events()[0].event_specific_data.error)
     expected = {"truncated": "kosdaq_code.mst line 100:", "duplicate": f"line {len(lines)}: duplicated code",

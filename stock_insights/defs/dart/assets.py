@@ -133,8 +133,9 @@ def corp_codes(
     description="Every DART filing (list.json, market-wide, 100 a page, three-month windows) received in the "
     "partition's trading day (and the non-trading days just before it), upserted by rcept_no with its viewer URL; "
     "blank stock codes are unlisted filers. first_seen_at is the fetch time on the receipt day, an estimate "
-    "(end of that day, flagged) for backfills. The dart_new_filings sensor runs today's partition within a minute "
-    "of a tracked stock's filing.",
+    "(end of that day, flagged) for backfills. A correction ([기재정정], [첨부추가], ...) is a new version linked to "
+    "the filing it amends (the latest earlier one of the same company and report name), never an overwrite. The "
+    "dart_new_filings sensor runs today's partition within a minute of a tracked stock's filing.",
     partitions_def=trading_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[UNIVERSE],
@@ -196,6 +197,9 @@ def disclosures(
             new=result.new,
             duplicates=result.updated + result.duplicates_in_batch,
             new_estimated_first_seen=result.new_estimated,
+            # Corrections are new versions linked to the filing they amend (clients.dart.link_versions).
+            corrections=sum(1 for r in rows if r.is_correction),
+            versions_relinked=result.relinked,
             tracked_new=len(tracked_new),
             unlisted=sum(1 for r in rows if r.stock_code is None),
             skipped=sum(batch.skipped.values()),

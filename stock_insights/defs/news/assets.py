@@ -19,8 +19,7 @@ from sqlalchemy import select
 from stock_insights.clients.errors import SourceError
 from stock_insights.corpus.store import (
     ingest_news,
-    known_canonical_urls,
-    known_source_item_ids,
+    known_source_values,
     linker_for_stocks,
 )
 from stock_insights.defs import keys
@@ -109,7 +108,7 @@ def naver_news(
 ) -> dg.MaterializeResult:
     queries = naver_queries(_tracked(database))
     with session_scope(database.engine) as session:
-        known = known_canonical_urls(session, "naver", utcnow() - KNOWN_WINDOW)
+        known = known_source_values(session, "canonical_url", "naver", utcnow() - KNOWN_WINDOW)
     try:
         with naver.client() as client:
             batch = client.search_news(queries, known_urls=known)
@@ -167,7 +166,7 @@ def reddit_news(
     context: dg.AssetExecutionContext, database: DatabaseResource, reddit: RedditResource
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     with session_scope(database.engine) as session:
-        known = known_source_item_ids(session, "reddit", utcnow() - KNOWN_WINDOW)
+        known = known_source_values(session, "source_item_id", "reddit", utcnow() - KNOWN_WINDOW)
     try:
         with reddit.client() as client:
             batch = client.fetch_new(reddit.subreddits(), known_ids=known)

@@ -48,7 +48,9 @@ news_maeil_every_10_minutes = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Reddit /new listings every 10 minutes; skipped (with the reason) without credentials.",
 )
-def news_reddit_every_10_minutes(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    if not RedditResource().configured:
+def news_reddit_every_10_minutes(
+    context: dg.ScheduleEvaluationContext, reddit: RedditResource
+) -> dg.RunRequest | dg.SkipReason:
+    if not reddit.configured:
         return dg.SkipReason("Reddit skipped: REDDIT_CLIENT_ID and REDDIT_CLIENT_SECRET are not set")
     return dg.RunRequest()
