@@ -66,7 +66,8 @@ def test_the_sync_engine_gives_up_on_a_silent_server(silent_server: str, two_sec
     thread.join(HANG_GUARD_SECONDS)
     assert not thread.is_alive(), f"connecting to a silent server still hangs after {HANG_GUARD_SECONDS:.0f} s"
     assert isinstance(outcome["error"], OperationalError)
-    assert 1.5 <= outcome["seconds"] < 10  # type: ignore[operator]
+    # It waited for the configured 2 s (not an instant refusal); the hang guard above bounds it from above.
+    assert outcome["seconds"] >= 1.5  # type: ignore[operator]
     engine.dispose()
 
 
@@ -87,7 +88,7 @@ def test_the_async_engine_gives_up_on_a_silent_server(silent_server: str, two_se
 
     error, seconds = asyncio.run(attempt())
     assert isinstance(error, OperationalError), f"no connect timeout: still waiting after {seconds:.0f} s"
-    assert 1.5 <= seconds < 10
+    assert seconds >= 1.5  # the configured 2 s governed; the hang guard bounds it from above
 
 
 def test_a_timeout_in_the_url_is_kept(silent_server: str, two_second_timeout: None) -> None:
